@@ -1,0 +1,3 @@
+from semcache.cli import cli
+
+cli()

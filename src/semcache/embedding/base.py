@@ -1,0 +1,53 @@
+"""The embedder interface: text in, unit-length vectors out."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+
+import numpy as np
+
+from semcache.types import Vectors
+
+__all__ = ["DEFAULT_THRESHOLD", "Embedder", "normalize"]
+
+DEFAULT_THRESHOLD = 0.85
+"""Similarity threshold used when neither the request nor the cache sets one."""
+
+
+def normalize(vectors: Vectors) -> Vectors:
+    """Scale each row to unit length (rows of zeros stay zero)."""
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return (vectors / norms).astype(np.float32, copy=False)
+
+
+class Embedder(ABC):
+    """Turns prompts into unit-length vectors of a fixed dimension.
+
+    Subclasses implement `_embed` for one batch; `embed` normalises the result. An
+    embedder is built before the server accepts requests, so no request waits for a model
+    to load.
+
+    Example::
+
+        vectors = await embedder.embed(["What is semantic caching?"])
+        assert vectors.shape == (1, embedder.dimension)
+    """
+
+    name: str
+    dimension: int
+    default_threshold: float = DEFAULT_THRESHOLD
+
+    async def embed(self, texts: Sequence[str]) -> Vectors:
+        """One unit vector per text, in order, as a float32 array of shape (n, dimension)."""
+        if not texts:
+            return np.empty((0, self.dimension), dtype=np.float32)
+        return normalize(await self._embed(list(texts)))
+
+    @abstractmethod
+    async def _embed(self, texts: list[str]) -> Vectors:
+        """Vectors for a non-empty batch, not necessarily normalised."""
+
+    async def close(self) -> None:
+        """Release the model's resources."""
