@@ -67,9 +67,17 @@ class StoreUnavailable(StoreError):
 
 
 class EmbeddingError(SemcacheError):
-    """The embedder could not turn text into vectors."""
+    """The embedder could not turn text into vectors.
+
+    ``reason`` is ``"unavailable"``, ``"unauthorized"`` (an outside model refused our
+    credentials) or ``"rate-limited"``.
+    """
 
     status_code = 424
+
+    def __init__(self, message: str, *, reason: str = "unavailable") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)

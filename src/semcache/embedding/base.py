@@ -19,7 +19,8 @@ def normalize(vectors: Vectors) -> Vectors:
     """Scale each row to unit length (rows of zeros stay zero)."""
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     norms[norms == 0] = 1.0
-    return (vectors / norms).astype(np.float32, copy=False)
+    normalized: Vectors = (vectors / norms).astype(np.float32, copy=False)
+    return normalized
 
 
 class Embedder(ABC):
@@ -51,3 +52,4 @@ class Embedder(ABC):
 
     async def close(self) -> None:
         """Release the model's resources."""
+        return None

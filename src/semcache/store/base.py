@@ -54,8 +54,8 @@ class CacheConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         values = {k: v for k, v in data.items() if k in known}
         attributes = values.get("attributes")
-        if attributes is not None:
-            values["attributes"] = tuple(attributes)  # type: ignore[call-overload]
+        if isinstance(attributes, list | tuple):
+            values["attributes"] = tuple(attributes)
         return cls(**values)  # type: ignore[arg-type]
 
 

@@ -16,8 +16,9 @@ class FakeEmbedder(Embedder):
     """Deterministic vectors from a hash of the case-folded text.
 
     Equal texts (ignoring case) get equal vectors; different texts get nearly orthogonal
-    ones. Texts that differ only by a trailing ``"~"`` and a digit get similar vectors, so
-    tests can make near misses on purpose: ``"cat~1"`` is close to ``"cat"``.
+    ones. A suffix ``"~k"`` makes a near miss on purpose: the cosine similarity of
+    ``"cat~k"`` to ``"cat"`` is exactly ``1 / sqrt(1 + (0.3 k)^2)``, so about 0.958 for
+    ``~1``, 0.857 for ``~2`` and 0.743 for ``~3``.
     """
 
     name = "fake"
@@ -31,13 +32,17 @@ class FakeEmbedder(Embedder):
         return np.stack([self._vector(text) for text in texts])
 
     def _vector(self, text: str) -> Vectors:
-        base, _, noise = text.casefold().partition("~")
-        vector = _seeded(base, self.dimension)
-        if noise:
-            vector = vector + 0.3 * int(noise or 0) * _seeded(text, self.dimension)
+        folded = text.casefold()
+        base, _, steps = folded.partition("~")
+        vector = _unit(base, self.dimension)
+        if steps.isdigit():
+            noise = _unit(folded, self.dimension)
+            noise = noise - (noise @ vector) * vector
+            vector = vector + 0.3 * int(steps) * noise / np.linalg.norm(noise)
         return vector.astype(np.float32)
 
 
-def _seeded(text: str, dimension: int) -> Vectors:
+def _unit(text: str, dimension: int) -> Vectors:
     seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
-    return np.random.default_rng(seed).standard_normal(dimension).astype(np.float32)
+    vector = np.random.default_rng(seed).standard_normal(dimension)
+    return (vector / np.linalg.norm(vector)).astype(np.float64)

@@ -1,0 +1,130 @@
+"""The composition root: the one place that chooses the store, the embedders and the rewriter."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import TypedDict
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from semcache.api.admin import admin_routes
+from semcache.api.body_limit import BodyLimitMiddleware
+from semcache.api.errors import install_error_handlers
+from semcache.api.routes import data_routes
+from semcache.api.schemas import json_response
+from semcache.config import Settings
+from semcache.core.services import Services
+from semcache.embedding.registry import EmbedderRegistry
+from semcache.errors import ConfigError, SemcacheError
+from semcache.rewriter import ChatRewriter
+from semcache.store.base import Store
+from semcache.store.registry import open_store
+
+__all__ = ["State", "app_from_env", "create_app"]
+
+logger = logging.getLogger(__name__)
+
+
+class State(TypedDict):
+    services: Services
+
+
+def create_app(
+    settings: Settings,
+    *,
+    store: Store | None = None,
+    embedders: EmbedderRegistry | None = None,
+) -> Starlette:
+    """The ASGI application. A given ``store`` or ``embedders`` is used as is and left open
+    at shutdown; otherwise they are made from ``settings`` and closed at shutdown."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[State]:
+        async with contextlib.AsyncExitStack() as stack:
+            services = await _open_services(settings, store, embedders, stack)
+            await _load_models(services, settings)
+            purger = asyncio.create_task(_purge_expired(services, settings))
+            stack.callback(purger.cancel)
+            logger.info("semcache is ready")
+            yield {"services": services}
+
+    return Starlette(
+        routes=[*data_routes(), *admin_routes(), Route("/healthz", _health, methods=["GET"])],
+        middleware=[Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)],
+        exception_handlers=install_error_handlers(),
+        lifespan=lifespan,
+    )
+
+
+def app_from_env() -> Starlette:
+    """The application configured from ``SEMCACHE_*`` variables, for server worker processes."""
+    return create_app(Settings.from_env())
+
+
+async def _open_services(
+    settings: Settings,
+    store: Store | None,
+    embedders: EmbedderRegistry | None,
+    stack: contextlib.AsyncExitStack,
+) -> Services:
+    if store is None:
+        store = await open_store(settings.store_url)
+        stack.push_async_callback(store.close)
+    if embedders is None:
+        embedders = EmbedderRegistry(
+            threads=settings.threads, openai_api_key=settings.openai_api_key
+        )
+        stack.push_async_callback(embedders.close)
+    rewriter = None
+    if settings.rewriter_url:
+        rewriter = ChatRewriter(
+            settings.rewriter_url, model=settings.rewriter_model, api_key=settings.rewriter_api_key
+        )
+        stack.push_async_callback(rewriter.close)
+    return Services.build(
+        store,
+        embedders,
+        default_embedder=settings.embedder,
+        limits=settings.limits,
+        rewriter=rewriter,
+    )
+
+
+async def _load_models(services: Services, settings: Settings) -> None:
+    """Load and warm every local model in use before the first request is accepted."""
+    if not services.embedders.is_known(settings.embedder):
+        raise ConfigError(
+            f"the embedder {settings.embedder!r} (setting 'embedder') is not available; "
+            f"shipped models: {', '.join(services.embedders.local_names())}"
+        )
+    names = {settings.embedder} | {cache.embedder for cache in await services.store.list_caches()}
+    for name in sorted(names):
+        if name.startswith("openai:"):
+            continue
+        try:
+            await services.embedders[name].embed(["warm up"])
+        except KeyError:
+            logger.error("embedder %r is not available; caches using it will answer 424", name)
+
+
+async def _purge_expired(services: Services, settings: Settings) -> None:
+    while True:
+        await asyncio.sleep(settings.purge_interval_seconds)
+        try:
+            purged = await services.store.purge_expired(now=services.cache.clock())
+        except SemcacheError as exc:
+            logger.warning("reclaiming expired entries failed: %s", exc)
+        else:
+            if purged:
+                logger.debug("reclaimed %d expired entries", purged)
+
+
+async def _health(request: Request) -> Response:
+    return json_response({"status": "ok"})

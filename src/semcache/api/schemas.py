@@ -1,0 +1,182 @@
+"""Request and response bodies of the LangCache wire protocol and of the admin API.
+
+Field names on the wire are camelCase. Requests are validated strictly (no coercion of
+numbers from strings, no booleans for numbers); unknown fields are ignored, as newer
+clients may send more than this server knows.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.responses import Response
+
+from semcache.core.admin import CacheSpec, CacheSummary
+from semcache.core.models import UNSET, Hit, NewEntry, SearchQuery, Strategy
+from semcache.errors import FieldError, InvalidRequest
+from semcache.store.base import CacheConfig, KeyRecord
+
+__all__ = [
+    "CacheCreateBody",
+    "ConversationalSearchBody",
+    "DeleteQueryBody",
+    "KeyCreateBody",
+    "SearchBody",
+    "SetBody",
+    "cache_json",
+    "hit_json",
+    "json_response",
+    "key_json",
+    "parse_body",
+]
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(strict=True, extra="ignore", populate_by_name=True, frozen=True)
+
+
+class SearchBody(_Body):
+    prompt: str
+    similarity_threshold: float | None = Field(None, alias="similarityThreshold")
+    search_strategies: list[Strategy] | None = Field(None, alias="searchStrategies")
+    attributes: dict[str, str] | None = None
+    max_results: int | None = Field(None, alias="maxResults")
+
+    def to_query(self, context: tuple[str, ...] = ()) -> SearchQuery:
+        strategies = self.search_strategies
+        return SearchQuery(
+            prompt=self.prompt,
+            strategies=tuple(dict.fromkeys(strategies))
+            if strategies is not None
+            else (Strategy.SEMANTIC,),
+            threshold=self.similarity_threshold,
+            attributes=self.attributes or {},
+            max_results=1 if self.max_results is None else self.max_results,
+            context=context,
+        )
+
+
+class ConversationalSearchBody(SearchBody):
+    context: list[str] | None = None
+
+    def to_query(self, context: tuple[str, ...] = ()) -> SearchQuery:
+        return super().to_query(tuple(self.context or ()))
+
+
+class SetBody(_Body):
+    prompt: str
+    response: str
+    attributes: dict[str, str] | None = None
+    ttl_millis: int | None = Field(None, alias="ttlMillis")
+
+    def to_new_entry(self) -> NewEntry:
+        return NewEntry(
+            prompt=self.prompt,
+            response=self.response,
+            attributes=self.attributes or {},
+            ttl_millis=UNSET if self.ttl_millis is None else self.ttl_millis,
+        )
+
+
+class DeleteQueryBody(_Body):
+    attributes: dict[str, str]
+
+
+class CacheCreateBody(_Body):
+    id: str | None = None
+    name: str = ""
+    attributes: list[str] | None = None
+    similarity_threshold: float | None = Field(None, alias="similarityThreshold")
+    ttl_millis: int | None = Field(None, alias="ttlMillis")
+    embedder: str | None = None
+
+    def to_spec(self) -> CacheSpec:
+        return CacheSpec(
+            name=self.name,
+            id=self.id,
+            attributes=None if self.attributes is None else tuple(self.attributes),
+            similarity_threshold=self.similarity_threshold,
+            ttl_millis=self.ttl_millis,
+            embedder=self.embedder,
+        )
+
+
+class KeyCreateBody(_Body):
+    label: str = ""
+
+
+def parse_body(model: type[M], body: bytes) -> M:
+    """Validate a JSON body; any fault becomes `InvalidRequest` naming the fields."""
+    if not body.strip():
+        raise InvalidRequest.for_field("body", "required", "a JSON object is required")
+    try:
+        return model.model_validate_json(body)
+    except ValidationError as exc:
+        raise _invalid_request(exc) from None
+
+
+def _invalid_request(exc: ValidationError) -> InvalidRequest:
+    fields = []
+    for error in exc.errors(include_url=False):
+        kind = error["type"]
+        if kind == "json_invalid":
+            return InvalidRequest.for_field("body", "json", f"malformed JSON: {error['msg']}")
+        if kind == "model_type":
+            return InvalidRequest.for_field("body", "type", "the body must be a JSON object")
+        field = ".".join(str(part) for part in error["loc"]) or "body"
+        fields.append(FieldError(field, _rule(kind), error["msg"]))
+    detail = "; ".join(f"{f.field}: {f.message}" for f in fields)
+    return InvalidRequest(detail, fields)
+
+
+def _rule(pydantic_type: str) -> str:
+    if pydantic_type == "missing":
+        return "required"
+    if pydantic_type in ("enum", "literal_error"):
+        return "enum"
+    return "type"
+
+
+def hit_json(hit: Hit) -> dict[str, Any]:
+    entry = hit.entry
+    return {
+        "id": entry.id,
+        "prompt": entry.prompt,
+        "response": entry.response,
+        "attributes": dict(entry.attributes),
+        "similarity": hit.similarity,
+        "searchStrategy": hit.strategy.value,
+    }
+
+
+def cache_json(cache: CacheConfig, summary: CacheSummary | None = None) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "id": cache.id,
+        "name": cache.name,
+        "attributes": None if cache.attributes is None else list(cache.attributes),
+        "similarityThreshold": cache.similarity_threshold,
+        "ttlMillis": cache.ttl_millis,
+        "embedder": cache.embedder,
+        "createdAt": cache.created_at,
+    }
+    if summary is not None:
+        data["entries"] = summary.entries
+    return data
+
+
+def key_json(key: KeyRecord) -> dict[str, Any]:
+    return {
+        "keyId": key.id,
+        "cacheId": key.cache_id,
+        "label": key.label,
+        "createdAt": key.created_at,
+        "revokedAt": key.revoked_at,
+    }
+
+
+def json_response(data: object, status_code: int = 200) -> Response:
+    return Response(orjson.dumps(data), status_code=status_code, media_type="application/json")

@@ -1,0 +1,140 @@
+"""Settings: one table of names, defaults and help, read from ``SEMCACHE_*`` variables.
+
+Every setting ``name`` can be given as the environment variable ``SEMCACHE_<NAME>``, as
+``semcache serve --setting name value``, or, for the common ones, as a flag of its own.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_args, get_type_hints
+
+from semcache.core.models import Limits
+from semcache.errors import ConfigError
+
+__all__ = ["ENV_PREFIX", "Settings", "setting_names"]
+
+ENV_PREFIX = "SEMCACHE_"
+
+
+def _setting(default: Any, help: str, *, secret: bool = False) -> Any:
+    return field(default=default, metadata={"help": help, "secret": secret})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the server and the CLI can be told. See `semcache serve --help-settings`."""
+
+    data_dir: Path = _setting(Path("semcache-data"), "Directory holding the embedded store")
+    store: str | None = _setting(
+        None, "Store URL; the default is the SQLite store in data_dir (sqlite:///<data_dir>)"
+    )
+    host: str = _setting("127.0.0.1", "Address to listen on")
+    port: int = _setting(8080, "Port to listen on")
+    workers: int = _setting(1, "Server processes sharing the port")
+    tls_cert: Path | None = _setting(None, "PEM certificate chain for HTTPS")
+    tls_key: Path | None = _setting(None, "PEM private key for HTTPS")
+    no_tls: bool = _setting(
+        False,
+        "Serve plain HTTP. Without it and without tls_cert, a local certificate authority "
+        "and certificate are made in data_dir/tls",
+    )
+    embedder: str = _setting("all-MiniLM-L6-v2", "Embedder of new caches")
+    threads: int | None = _setting(None, "Threads the local model may use (default: all cores)")
+    max_body_bytes: int = _setting(1_048_576, "Largest request body accepted (413 beyond)")
+    max_prompt_length: int = _setting(1024, "Longest prompt, in characters")
+    max_attributes: int = _setting(5, "Most attributes an entry or filter may carry")
+    max_attribute_value_length: int = _setting(500, "Longest attribute value, in characters")
+    max_ttl_millis: int = _setting(31_556_952_000, "Longest ttlMillis (one year)")
+    max_results: int = _setting(100, "Largest maxResults of a search")
+    purge_interval_seconds: float = _setting(60.0, "How often expired entries are reclaimed")
+    rewriter_url: str | None = _setting(
+        None, "OpenAI-compatible base URL of a chat model for conversational search"
+    )
+    rewriter_model: str = _setting("gpt-4o-mini", "Chat model that rewrites follow-up questions")
+    rewriter_api_key: str | None = _setting(None, "API key of the rewriting model", secret=True)
+    openai_api_key: str | None = _setting(
+        None, "API key for 'openai:<model>@<url>' embedders", secret=True
+    )
+    log_level: str = _setting("info", "Log level: debug, info, warning or error")
+
+    @property
+    def store_url(self) -> str:
+        return self.store or f"sqlite:///{self.data_dir.resolve()}"
+
+    @property
+    def limits(self) -> Limits:
+        return Limits(
+            max_prompt_length=self.max_prompt_length,
+            max_attributes=self.max_attributes,
+            max_attribute_value_length=self.max_attribute_value_length,
+            max_ttl_millis=self.max_ttl_millis,
+            max_results=self.max_results,
+        )
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        """Defaults, then ``SEMCACHE_*`` variables, then ``overrides`` (None is ignored)."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for name in setting_names():
+            raw = environ.get(ENV_PREFIX + name.upper())
+            if raw is not None:
+                values[name] = parse_setting(name, raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        unknown = set(values) - set(setting_names())
+        if unknown:
+            raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        return cls(**values)  # type: ignore[arg-type]
+
+    def to_env(self) -> dict[str, str]:
+        """The ``SEMCACHE_*`` variables that reproduce these settings in another process."""
+        env = {}
+        for name in setting_names():
+            value = getattr(self, name)
+            if value is not None:
+                env[ENV_PREFIX + name.upper()] = str(value)
+        return env
+
+
+def setting_names() -> list[str]:
+    return [f.name for f in dataclasses.fields(Settings)]
+
+
+def setting_help() -> list[tuple[str, str, str]]:
+    """(name, default, help) for each setting, for ``--help-settings`` and the docs."""
+    rows = []
+    for f in dataclasses.fields(Settings):
+        default = "(secret)" if f.metadata["secret"] else repr(f.default)
+        rows.append((f.name, default, f.metadata["help"]))
+    return rows
+
+
+def parse_setting(name: str, raw: str) -> object:
+    """Turn the text of a setting into its type; a bad value names the setting."""
+    hint = get_type_hints(Settings)[name]
+    kinds = [kind for kind in get_args(hint) or (hint,) if kind is not type(None)]
+    optional = len(kinds) < len(get_args(hint))
+    kind = kinds[0]
+    if raw == "" and optional:
+        return None
+    try:
+        return _parse_bool(raw) if kind is bool else kind(raw)
+    except ValueError:
+        raise ConfigError(
+            f"setting {name!r} (${ENV_PREFIX}{name.upper()}): "
+            f"cannot read {raw!r} as {kind.__name__}"
+        ) from None
+
+
+def _parse_bool(raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(raw)

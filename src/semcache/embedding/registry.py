@@ -1,0 +1,88 @@
+"""Embedders by name: the models shipped in the package, and remote endpoints."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+from semcache.embedding.base import Embedder
+from semcache.errors import ConfigError
+
+__all__ = ["DEFAULT_EMBEDDER", "MODELS_DIR", "EmbedderRegistry"]
+
+DEFAULT_EMBEDDER = "all-MiniLM-L6-v2"
+MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+_REMOTE_PREFIX = "openai:"
+
+
+class EmbedderRegistry(Mapping[str, Embedder]):
+    """Gives the embedder for a name, loading it the first time it is asked for.
+
+    A name is either a model directory under ``models_dir`` (``all-MiniLM-L6-v2``) or
+    ``openai:<model>@<base URL>`` for an OpenAI-compatible embeddings endpoint.
+    """
+
+    def __init__(
+        self,
+        *,
+        models_dir: Path = MODELS_DIR,
+        threads: int | None = None,
+        openai_api_key: str | None = None,
+    ) -> None:
+        self.models_dir = models_dir
+        self.threads = threads
+        self.openai_api_key = openai_api_key
+        self._loaded: dict[str, Embedder] = {}
+
+    def register(self, name: str, embedder: Embedder) -> None:
+        """Make ``name`` give this embedder, already built (a test's fake, say)."""
+        self._loaded[name] = embedder
+
+    def is_known(self, name: str) -> bool:
+        """True when ``name`` is loaded, names a shipped model or is a well-formed remote name."""
+        if name in self._loaded:
+            return True
+        if name.startswith(_REMOTE_PREFIX):
+            return _parse_remote(name) is not None
+        return (self.models_dir / name / "model.onnx").is_file()
+
+    def local_names(self) -> list[str]:
+        return sorted(p.parent.name for p in self.models_dir.glob("*/model.onnx"))
+
+    def __getitem__(self, name: str) -> Embedder:
+        if name not in self._loaded:
+            self._loaded[name] = self._load(name)
+        return self._loaded[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._loaded)
+
+    def __len__(self) -> int:
+        return len(self._loaded)
+
+    async def close(self) -> None:
+        for embedder in self._loaded.values():
+            await embedder.close()
+        self._loaded.clear()
+
+    def _load(self, name: str) -> Embedder:
+        if not self.is_known(name):
+            raise KeyError(name)
+        if name.startswith(_REMOTE_PREFIX):
+            from semcache.embedding.openai import OpenAIEmbedder
+
+            model, base_url = _parse_remote(name) or ("", "")
+            return OpenAIEmbedder(base_url, model=model, api_key=self.openai_api_key)
+        from semcache.embedding.onnx import ONNXEmbedder
+
+        try:
+            return ONNXEmbedder.from_directory(self.models_dir / name, threads=self.threads)
+        except Exception as exc:
+            raise ConfigError(f"cannot load the model {name!r}: {exc}") from exc
+
+
+def _parse_remote(name: str) -> tuple[str, str] | None:
+    model, at, base_url = name.removeprefix(_REMOTE_PREFIX).partition("@")
+    if not (model and at and base_url.startswith(("http://", "https://"))):
+        return None
+    return model, base_url
