@@ -91,6 +91,14 @@ class Settings:
             raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
         return cls(**values)  # type: ignore[arg-type]
 
+    def __repr__(self) -> str:
+        shown = []
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            hidden = f.metadata["secret"] and value is not None
+            shown.append(f"{f.name}={'***' if hidden else repr(value)}")
+        return f"Settings({', '.join(shown)})"
+
     def to_env(self) -> dict[str, str]:
         """The ``SEMCACHE_*`` variables that reproduce these settings in another process."""
         env = {}
@@ -109,8 +117,7 @@ def setting_help() -> list[tuple[str, str, str]]:
     """(name, default, help) for each setting, for ``--help-settings`` and the docs."""
     rows = []
     for f in dataclasses.fields(Settings):
-        default = "(secret)" if f.metadata["secret"] else repr(f.default)
-        rows.append((f.name, default, f.metadata["help"]))
+        rows.append((f.name, "" if f.default is None else str(f.default), f.metadata["help"]))
     return rows
 
 
