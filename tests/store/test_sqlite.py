@@ -1,12 +1,29 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import pytest
 
-from semcache.store.sqlite import SQLiteStore
+from semcache.errors import ConfigError, StoreError, StoreUnavailable
+from semcache.store import _sqlite_index
+from semcache.store._sqlite_rows import attribute_filter_sql, find_exact_sql
+from semcache.store._sqlite_schema import SCHEMA_VERSION
+from semcache.store._sqlite_vectors import rows_by_id_sql
+from semcache.store.base import CacheConfig, Entry, Store
+from semcache.store.sqlite import DEFAULT_HNSW_THRESHOLD, SQLiteStore
 from semcache.testing.store_suite import StoreContractTests, StoreFixtures
 
 
@@ -34,3 +51,567 @@ class TestSQLiteStoreHNSW(SQLiteFixtures, StoreContractTests):
     @pytest.fixture
     def store_options(self) -> dict[str, Any]:
         return {"hnsw_threshold": 0, "filter_exact_limit": 0}
+
+
+# SQLite only
+
+NOW = 1_700_000_000_000
+DIMENSION = 16
+Vectors = npt.NDArray[np.float32]
+pytestmark = pytest.mark.anyio
+
+
+def unit_vectors(count: int, dimension: int = DIMENSION, seed: int = 0) -> Vectors:
+    vectors = np.random.default_rng(seed).standard_normal((count, dimension))
+    return (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+
+
+def make_entry(number: int, vector: Vectors, **fields: Any) -> Entry:
+    defaults: dict[str, Any] = {
+        "cache_id": "c",
+        "id": f"e{number}",
+        "prompt": f"prompt {number}",
+        "response": f"response {number}",
+        "attributes": {},
+        "created_at": number,
+    }
+    return Entry(**{**defaults, **fields}, vector=vector)
+
+
+async def new_store(directory: Path, **options: Any) -> SQLiteStore:
+    store = await SQLiteStore.open(directory, **options)
+    await store.create_cache(CacheConfig(id="c", name="c", embedder="fake", created_at=0))
+    return store
+
+
+async def fill(store: Store, vectors: Vectors, first: int = 0, **fields: Any) -> None:
+    puts = [
+        store.put(make_entry(first + number, vector, **fields))
+        for number, vector in enumerate(vectors)
+    ]
+    for start in range(0, len(puts), 500):
+        await asyncio.gather(*puts[start : start + 500])
+
+
+async def top_id(store: Store, vector: Vectors) -> str | None:
+    found = await store.search("c", vector, attributes={}, now=NOW, limit=1)
+    return found[0].entry.id if found else None
+
+
+@pytest.mark.parametrize("threshold", [DEFAULT_HNSW_THRESHOLD, 0], ids=["exact", "hnsw"])
+async def test_entries_survive_a_restart(tmp_path: Path, threshold: int) -> None:
+    vectors = unit_vectors(50)
+    store = await new_store(tmp_path, hnsw_threshold=threshold)
+    await fill(store, vectors)
+    await store.close()
+    store = await SQLiteStore.open(tmp_path, hnsw_threshold=threshold)
+    try:
+        found = await store.find_exact("c", "PROMPT 7", attributes={}, now=NOW, limit=5)
+        assert [entry.id for entry in found] == ["e7"]
+        assert await top_id(store, vectors[31]) == "e31"
+        assert await store.count("c", now=NOW) == 50
+    finally:
+        await store.close()
+
+
+async def test_hnsw_index_is_reloaded_from_its_snapshot_not_rebuilt(tmp_path: Path) -> None:
+    vectors = unit_vectors(310)
+    store = await new_store(tmp_path, hnsw_threshold=0)
+    await fill(store, vectors[:300])
+    assert await top_id(store, vectors[0]) == "e0"
+    await store.close()
+    assert len(list((tmp_path / "index").glob("c.*.hnsw"))) == 1
+
+    store = await SQLiteStore.open(tmp_path, hnsw_threshold=0)
+    try:
+        await fill(store, vectors[300:305], first=300)
+        await store.delete("c", "e1", now=NOW)
+        await store.delete("c", "e2", now=NOW)
+        assert await top_id(store, vectors[10]) == "e10"
+        assert await top_id(store, vectors[302]) == "e302"
+        assert await top_id(store, vectors[1]) != "e1"
+        stats = store.index_stats("c")
+        assert stats is not None and stats.kind == "hnsw"
+        assert (stats.from_snapshot, stats.from_table, stats.full_loads) == (300, 0, 0)
+        assert (stats.replayed, stats.removed, stats.size) == (5, 2, 303)
+    finally:
+        await store.close()
+
+
+async def test_unreadable_snapshot_falls_back_to_a_rebuild(tmp_path: Path) -> None:
+    vectors = unit_vectors(100)
+    store = await new_store(tmp_path, hnsw_threshold=0)
+    await fill(store, vectors)
+    await top_id(store, vectors[0])
+    await store.close()
+    [snapshot] = (tmp_path / "index").glob("c.*.hnsw")
+    snapshot.write_bytes(snapshot.read_bytes()[:1000])
+
+    store = await SQLiteStore.open(tmp_path, hnsw_threshold=0)
+    try:
+        assert await top_id(store, vectors[42]) == "e42"
+        stats = store.index_stats("c")
+        assert stats is not None
+        assert (stats.from_snapshot, stats.from_table, stats.full_loads) == (0, 100, 1)
+    finally:
+        await store.close()
+
+
+async def test_snapshot_disagreeing_with_the_table_is_rebuilt(tmp_path: Path) -> None:
+    vectors = unit_vectors(100)
+    store = await new_store(tmp_path, hnsw_threshold=0)
+    await fill(store, vectors)
+    await top_id(store, vectors[0])
+    await store.close()
+    with sqlite3.connect(tmp_path / "semcache.db") as connection:
+        connection.execute("PRAGMA foreign_keys = ON")
+        connection.execute("DELETE FROM entries WHERE entry_id IN ('e3', 'e4')")
+    connection.close()
+
+    store = await SQLiteStore.open(tmp_path, hnsw_threshold=0, preload=False)
+    try:
+        assert await top_id(store, vectors[3]) != "e3"
+        stats = store.index_stats("c")
+        assert stats is not None and (stats.full_loads, stats.size) == (1, 98)
+    finally:
+        await store.close()
+
+
+async def test_index_is_saved_in_the_background_after_many_changes(tmp_path: Path) -> None:
+    store = await new_store(tmp_path, hnsw_threshold=0, snapshot_every=50)
+    try:
+        await fill(store, unit_vectors(120))
+        await top_id(store, unit_vectors(1, seed=9)[0])
+        await _eventually(lambda: bool(list((tmp_path / "index").glob("c.*.hnsw"))))
+    finally:
+        await store.close()
+
+
+async def test_cache_moves_from_exact_to_hnsw_as_it_grows(tmp_path: Path) -> None:
+    vectors = unit_vectors(30)
+    store = await new_store(tmp_path, hnsw_threshold=10)
+    try:
+        await fill(store, vectors[:8])
+        assert await top_id(store, vectors[5]) == "e5"
+        assert _kind(store) == "exact"
+        await fill(store, vectors[8:], first=8)
+        assert await top_id(store, vectors[25]) == "e25"
+        assert _kind(store) == "hnsw"
+    finally:
+        await store.close()
+
+
+async def test_large_cache_is_moved_to_hnsw_in_the_background(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_sqlite_index, "_INLINE_BUILD_WORK", 0)
+    vectors = unit_vectors(60)
+    store = await new_store(tmp_path, hnsw_threshold=10)
+    try:
+        await fill(store, vectors[:40])
+        assert await top_id(store, vectors[3]) == "e3"
+        await _eventually(lambda: _kind(store) == "hnsw")
+        await fill(store, vectors[40:], first=40)
+        await store.delete("c", "e3", now=NOW)
+        assert await top_id(store, vectors[45]) == "e45"
+        assert await top_id(store, vectors[3]) != "e3"
+        stats = store.index_stats("c")
+        assert stats is not None and (stats.conversions, stats.size) == (1, 59)
+    finally:
+        await store.close()
+
+
+async def test_log_keeps_what_a_snapshot_needs(tmp_path: Path) -> None:
+    vectors = unit_vectors(60)
+    store = await new_store(tmp_path, hnsw_threshold=0, log_retention=0)
+    await fill(store, vectors[:50])
+    await top_id(store, vectors[0])
+    await store.close()
+    store = await SQLiteStore.open(tmp_path, hnsw_threshold=0, log_retention=0, preload=False)
+    await fill(store, vectors[50:], first=50)
+    await store.purge_expired(now=NOW)
+    await store.close()
+    with sqlite3.connect(tmp_path / "semcache.db") as connection:
+        assert connection.execute("SELECT count(*) FROM changes").fetchone() == (10,)
+    connection.close()
+
+    store = await SQLiteStore.open(tmp_path, hnsw_threshold=0)
+    try:
+        assert await top_id(store, vectors[55]) == "e55"
+        stats = store.index_stats("c")
+        assert stats is not None
+        assert (stats.from_snapshot, stats.replayed, stats.full_loads) == (50, 10, 0)
+    finally:
+        await store.close()
+
+
+def _kind(store: SQLiteStore) -> str | None:
+    stats = store.index_stats("c")
+    return None if stats is None else stats.kind
+
+
+async def _eventually(condition: Callable[[], bool], timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
+
+
+@pytest.mark.parametrize("filter_exact_limit", [20_000, 0], ids=["candidates", "oversampled"])
+async def test_filtered_search_keeps_recall(tmp_path: Path, filter_exact_limit: int) -> None:
+    count, groups, queries = 5_000, 100, 100
+    vectors = unit_vectors(count, 32, seed=1)
+    group_of = np.random.default_rng(2).integers(0, groups, count)
+    store = await new_store(tmp_path, hnsw_threshold=0, filter_exact_limit=filter_exact_limit)
+    try:
+        puts = [
+            store.put(make_entry(n, vectors[n], attributes={"group": str(group_of[n])}))
+            for n in range(count)
+        ]
+        for start in range(0, count, 500):
+            await asyncio.gather(*puts[start : start + 500])
+        await top_id(store, vectors[0])
+        assert _kind(store) == "hnsw"
+        hits = 0
+        for query, group in zip(unit_vectors(queries, 32, seed=3), range(queries), strict=True):
+            members = np.flatnonzero(group_of == group)
+            truth = f"e{members[np.argmax(vectors[members] @ query)]}"
+            found = await store.search(
+                "c", query, attributes={"group": str(group)}, now=NOW, limit=1
+            )
+            hits += bool(found) and found[0].entry.id == truth
+        assert hits >= 0.99 * queries
+    finally:
+        await store.close()
+
+
+async def test_concurrent_puts_share_commits(tmp_path: Path) -> None:
+    store = await new_store(tmp_path)
+    try:
+        before = store.write_stats.commits
+        await fill(store, unit_vectors(200))
+        assert store.write_stats.commits - before < 200 / 4
+    finally:
+        await store.close()
+
+
+async def test_vector_dimension_is_fixed_per_cache_until_cleared(tmp_path: Path) -> None:
+    store = await new_store(tmp_path)
+    try:
+        await store.put(make_entry(1, unit_vectors(1, 16)[0]))
+        with pytest.raises(StoreError, match="16-dimensional"):
+            await store.put(make_entry(2, unit_vectors(1, 8)[0]))
+        with pytest.raises(StoreError, match="dimensions"):
+            await top_id(store, unit_vectors(1, 8)[0])
+        await store.clear("c")
+        await store.put(make_entry(2, unit_vectors(1, 8)[0]))
+        assert await top_id(store, unit_vectors(1, 8)[0]) == "e2"
+    finally:
+        await store.close()
+
+
+async def test_reader_behind_the_pruned_log_reloads(tmp_path: Path) -> None:
+    vectors = unit_vectors(20)
+    first = await new_store(tmp_path, log_retention=0)
+    second = await SQLiteStore.open(tmp_path, log_retention=0)
+    try:
+        await fill(first, vectors[:10])
+        assert await top_id(first, vectors[3]) == "e3"
+        await fill(second, vectors[10:], first=10)
+        await second.purge_expired(now=NOW)
+        with sqlite3.connect(tmp_path / "semcache.db") as connection:
+            assert connection.execute("SELECT count(*) FROM changes").fetchone() == (0,)
+        connection.close()
+        assert await top_id(first, vectors[15]) == "e15"
+        assert first.index_stats("c").full_loads == 2  # type: ignore[union-attr]
+    finally:
+        await first.close()
+        await second.close()
+
+
+# schema and query plans
+
+
+def _plan(database: Path, sql: str, arguments: list[Any]) -> str:
+    connection = sqlite3.connect(database)
+    try:
+        rows = connection.execute(f"EXPLAIN QUERY PLAN {sql}", arguments).fetchall()
+    finally:
+        connection.close()
+    return " | ".join(row[3] for row in rows)
+
+
+async def test_exact_lookup_and_filters_use_indexes(tmp_path: Path) -> None:
+    store = await new_store(tmp_path)
+    await store.close()
+    database = tmp_path / "semcache.db"
+    plan = _plan(database, find_exact_sql(2), ["c", "q", NOW, "a", "1", "b", "2", 5])
+    assert "USING INDEX entries_prompt" in plan
+    assert "SCAN" not in plan
+    candidates, arguments = attribute_filter_sql("c", {"a": "1", "b": "2"})
+    plan = _plan(database, candidates, arguments)
+    assert "USING COVERING INDEX entry_attributes_lookup" in plan
+    assert "SCAN" not in plan
+    confirm = rows_by_id_sql("id", 20)
+    plan = _plan(database, confirm, [*range(20), "c", NOW])
+    assert plan == "SEARCH entries USING INTEGER PRIMARY KEY (rowid=?)"
+
+
+async def test_schema_version_is_recorded_and_reopening_changes_nothing(tmp_path: Path) -> None:
+    store = await new_store(tmp_path)
+    await store.close()
+    database = tmp_path / "semcache.db"
+
+    def schema() -> tuple[Any, ...]:
+        connection = sqlite3.connect(database)
+        try:
+            return (
+                connection.execute("PRAGMA user_version").fetchone()[0],
+                connection.execute("PRAGMA journal_mode").fetchone()[0],
+                connection.execute("SELECT type, name, sql FROM sqlite_master").fetchall(),
+            )
+        finally:
+            connection.close()
+
+    before = schema()
+    assert before[:2] == (SCHEMA_VERSION, "wal")
+    for _ in range(2):
+        store = await SQLiteStore.open(tmp_path)
+        assert await store.get_cache("c") is not None
+        await store.close()
+    assert schema() == before
+
+
+async def test_database_from_a_newer_version_is_refused(tmp_path: Path) -> None:
+    store = await new_store(tmp_path)
+    await store.close()
+    connection = sqlite3.connect(tmp_path / "semcache.db")
+    connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    connection.close()
+    with pytest.raises(StoreUnavailable, match="upgrade semcache"):
+        await SQLiteStore.open(tmp_path)
+
+
+async def test_unusable_directory_is_unavailable(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("not a directory")
+    with pytest.raises(StoreUnavailable) as caught:
+        await SQLiteStore.open(tmp_path / "file")
+    assert caught.value.__cause__ is not None
+
+
+async def test_closed_store_is_unavailable(tmp_path: Path) -> None:
+    store = await new_store(tmp_path)
+    await store.close()
+    with pytest.raises(StoreUnavailable, match="closed"):
+        await store.get_cache("c")
+
+
+async def test_options_are_checked(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="readers must be at least 1, got 0"):
+        await SQLiteStore.open(tmp_path, readers=0)
+
+
+# several processes
+
+_WORKER = r"""
+import asyncio, json, sys
+import numpy as np
+from semcache.store.base import Entry
+from semcache.store.sqlite import SQLiteStore
+
+async def run(store, command):
+    op = command.pop("op")
+    if op == "put":
+        vector = np.array(command.pop("vector"), dtype=np.float32)
+        entry = Entry("c", command["id"], command["id"], "r", {}, created_at=1, vector=vector)
+        return await store.put(entry)
+    if op == "delete":
+        return await store.delete("c", command["id"], now=2)
+    if op == "clear":
+        return await store.clear("c")
+    vector = np.array(command["vector"], dtype=np.float32)
+    found = await store.search("c", vector, attributes={}, now=2, limit=1)
+    return [match.entry.id for match in found]
+
+async def main(directory, threshold):
+    store = await SQLiteStore.open(directory, hnsw_threshold=threshold)
+    loop = asyncio.get_running_loop()
+    try:
+        while line := await loop.run_in_executor(None, sys.stdin.readline):
+            print(json.dumps(await run(store, json.loads(line))), flush=True)
+    finally:
+        await store.close()
+
+asyncio.run(main(sys.argv[1], int(sys.argv[2])))
+"""
+
+
+class _Worker:
+    """Another process with its own SQLiteStore over the same directory."""
+
+    def __init__(self, directory: Path, threshold: int) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", _WORKER, str(directory), str(threshold)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    def __call__(self, op: str, **arguments: Any) -> Any:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        if isinstance(arguments.get("vector"), np.ndarray):
+            arguments["vector"] = arguments["vector"].tolist()
+        self.process.stdin.write(json.dumps({"op": op, **arguments}) + "\n")
+        self.process.stdin.flush()
+        line = self.process.stdout.readline()
+        assert line, "the worker process died"
+        return json.loads(line)
+
+    def close(self) -> None:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.close()
+        try:
+            self.process.wait(timeout=20)
+        finally:
+            self.process.kill()
+            self.process.stdout.close()
+
+
+@contextlib.contextmanager
+def _worker(directory: Path, threshold: int) -> Iterator[_Worker]:
+    spawned = _Worker(directory, threshold)
+    try:
+        yield spawned
+    finally:
+        spawned.close()
+
+
+@pytest.mark.parametrize("threshold", [DEFAULT_HNSW_THRESHOLD, 0], ids=["exact", "hnsw"])
+async def test_two_processes_see_each_others_writes_at_once(tmp_path: Path, threshold: int) -> None:
+    vectors = unit_vectors(24)
+    store = await new_store(tmp_path, hnsw_threshold=threshold)
+    with _worker(tmp_path, threshold) as worker:
+        await _exchange_writes(store, worker, vectors)
+
+
+async def _exchange_writes(store: SQLiteStore, worker: _Worker, vectors: Vectors) -> None:
+    try:
+        await fill(store, vectors[:20])
+        assert await top_id(store, vectors[0]) == "e0"
+        assert worker("search", vector=vectors[1]) == ["e1"]
+
+        worker("put", id="theirs", vector=vectors[20])
+        assert await top_id(store, vectors[20]) == "theirs"
+        await store.put(make_entry(21, vectors[21], id="mine"))
+        assert worker("search", vector=vectors[21]) == ["mine"]
+
+        assert worker("delete", id="mine") is True
+        assert await store.get("c", "mine", now=NOW) is None
+        assert await top_id(store, vectors[21]) != "mine"
+        assert await store.delete("c", "theirs", now=NOW) is True
+        assert worker("search", vector=vectors[20]) != ["theirs"]
+
+        assert worker("clear") == 20
+        assert await store.count("c", now=NOW) == 0
+        assert await top_id(store, vectors[0]) is None
+        await store.put(make_entry(22, vectors[22]))
+        assert worker("search", vector=vectors[0]) == ["e22"]
+    finally:
+        await store.close()
+
+
+_PUTTER = r"""
+import asyncio, sys
+import numpy as np
+from semcache.store.base import Entry
+from semcache.store.sqlite import SQLiteStore
+
+async def main(directory):
+    store = await SQLiteStore.open(directory)
+    vectors = np.random.default_rng(7).standard_normal((100_000, 16)).astype(np.float32)
+
+    async def put(number):
+        entry = Entry("c", f"e{number}", "p", "r", {}, created_at=number, vector=vectors[number])
+        await store.put(entry)
+        print(f"e{number}", flush=True)
+
+    for start in range(0, len(vectors), 8):
+        await asyncio.gather(*(put(number) for number in range(start, start + 8)))
+
+asyncio.run(main(sys.argv[1]))
+"""
+
+_DELETER = r"""
+import asyncio, sys
+from semcache.store.sqlite import SQLiteStore
+
+async def main(directory, count):
+    store = await SQLiteStore.open(directory)
+    for number in range(count):
+        if await store.delete("c", f"e{number}", now=0):
+            print(f"e{number}", flush=True)
+    await asyncio.sleep(3600)  # wait to be killed
+
+asyncio.run(main(sys.argv[1], int(sys.argv[2])))
+"""
+
+
+def _acknowledged_then_killed(script: str, *arguments: str, wanted: int) -> list[str]:
+    """Run ``script``, SIGKILL it once it has acknowledged ``wanted`` writes, and return
+    every acknowledged ID (all those it printed before dying)."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", script, *arguments], stdout=subprocess.PIPE, text=True
+    )
+    assert process.stdout is not None
+    acknowledged: list[str] = []
+    try:
+        while len(acknowledged) < wanted:
+            line = process.stdout.readline()
+            assert line, "the writer exited before it was killed"
+            acknowledged.append(line.strip())
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(timeout=20)
+        acknowledged += [line.strip() for line in process.stdout.read().splitlines()]
+    finally:
+        process.kill()
+        process.stdout.close()
+    assert process.returncode == -signal.SIGKILL
+    return [name for name in acknowledged if name]
+
+
+async def test_acknowledged_puts_survive_kill_9(tmp_path: Path) -> None:
+    store = await new_store(tmp_path)
+    await store.close()
+    acknowledged = await asyncio.to_thread(
+        _acknowledged_then_killed, _PUTTER, str(tmp_path), wanted=400
+    )
+    vectors = np.random.default_rng(7).standard_normal((100_000, 16)).astype(np.float32)
+    store = await SQLiteStore.open(tmp_path)
+    try:
+        for entry_id in acknowledged:
+            assert await store.get("c", entry_id, now=NOW) is not None, entry_id
+        assert await store.count("c", now=NOW) >= len(acknowledged)
+        for entry_id in acknowledged[::40]:
+            vector = vectors[int(entry_id[1:])]
+            assert await top_id(store, vector / np.linalg.norm(vector)) == entry_id
+    finally:
+        await store.close()
+
+
+async def test_acknowledged_deletes_survive_kill_9(tmp_path: Path) -> None:
+    vectors = unit_vectors(600)
+    store = await new_store(tmp_path)
+    await fill(store, vectors)
+    await store.close()
+    acknowledged = await asyncio.to_thread(
+        _acknowledged_then_killed, _DELETER, str(tmp_path), "600", wanted=100
+    )
+    store = await SQLiteStore.open(tmp_path)
+    try:
+        assert await store.count("c", now=NOW) <= 600 - len(acknowledged)
+        for entry_id in acknowledged:
+            assert await store.get("c", entry_id, now=NOW) is None, entry_id
+        for entry_id in acknowledged[::10]:
+            assert await top_id(store, vectors[int(entry_id[1:])]) != entry_id
+    finally:
+        await store.close()

@@ -5,13 +5,10 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
-
-import numpy as np
-import numpy.typing as npt
 
 from semcache.store import _sqlite_vectors as vectors
 from semcache.store._index_snapshot import load_snapshot, remove_snapshots, save_snapshot
@@ -23,10 +20,9 @@ from semcache.store.vector_index import (
     ExactIndex,
     HNSWIndex,
     IndexKind,
-    Labels,
     VectorIndex,
 )
-from semcache.types import CacheId, Vector
+from semcache.types import CacheId
 
 __all__ = [
     "DEFAULT_HNSW_THRESHOLD",
@@ -45,6 +41,12 @@ DEFAULT_SNAPSHOT_EVERY = 10_000
 """Save an HNSW index once this many changes were applied since it was last saved."""
 DEFAULT_LOG_RETENTION = 100_000
 """Changes kept in the log beyond what snapshots need, so idle readers can catch up."""
+_INLINE_BUILD_WORK = 1_000_000
+"""An HNSW graph of at most this many vectors x dimensions (about 2,600 of 384) is built
+while the search waits; a larger one is built in the background while the exact index
+goes on answering, so that no request waits seconds for a build."""
+_BUILD_CHUNK = 2_000
+"""Vectors added to a graph between checks that the store is not closing."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,8 +65,9 @@ class IndexStats:
 
     ``from_snapshot`` vectors were read from a saved HNSW file, ``from_table`` from the
     entries table by full loads (``full_loads`` of them), ``replayed`` were added and
-    ``removed`` taken out while catching up with the change log. ``seq`` is the last change
-    applied; ``snapshot_seq`` the seq of the snapshot last loaded or saved.
+    ``removed`` taken out while catching up with the change log; ``conversions`` counts
+    exact indexes replaced by HNSW. ``seq`` is the last change applied; ``snapshot_seq``
+    the seq of the snapshot last loaded or saved.
     """
 
     kind: IndexKind
@@ -75,21 +78,32 @@ class IndexStats:
     full_loads: int = 0
     replayed: int = 0
     removed: int = 0
+    conversions: int = 0
     snapshot_seq: int | None = None
 
 
 class _Slot:
+    """One cache's index and what is known about it; every field is guarded by ``lock``."""
+
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.index: VectorIndex | None = None
+        self.generation = 0  # bumped whenever `index` is replaced
         self.seq = 0
         self.unsaved = 0
-        self.saving = False
+        self.busy = False  # a background save or build is queued or running
         self.stats = IndexStats(kind="exact", size=0, seq=0)
+
+    def install(self, index: VectorIndex, seq: int) -> None:
+        self.index, self.seq = index, seq
+        self.generation += 1
 
     def count(self, **increments: int) -> None:
         updated = {name: getattr(self.stats, name) + n for name, n in increments.items()}
         self.stats = replace(self.stats, **updated)
+
+
+_Task = Callable[[CacheId, _Slot], None]
 
 
 @contextlib.contextmanager
@@ -115,55 +129,47 @@ class CacheIndexes:
         self._maintenance = ThreadPoolExecutor(1, thread_name_prefix="semcache-index")
         self._closed = False
 
-    def query(
-        self,
-        connection: sqlite3.Connection,
-        cache_id: CacheId,
-        dimension: int,
-        vector: Vector,
-        k: int,
-    ) -> tuple[Labels, npt.NDArray[np.float32], int]:
-        """The ``k`` nearest labels with similarities, and the index size, after catching up."""
+    @contextlib.contextmanager
+    def locked(
+        self, connection: sqlite3.Connection, cache_id: CacheId, dimension: int
+    ) -> Iterator[VectorIndex]:
+        """Hold the cache's index, caught up with the log, within one read transaction:
+        while held, the index has exactly the rows that ``connection`` sees."""
         slot = self._slot(cache_id)
         with slot.lock:
-            index = self._synced(connection, slot, cache_id, dimension)
-            labels, similarities = index.query(vector, k)
-            size = len(index)
-            self._schedule_save(cache_id, slot)
-        return labels, similarities, size
-
-    def size(self, connection: sqlite3.Connection, cache_id: CacheId, dimension: int) -> int:
-        """How many vectors the cache's index holds, after catching up."""
-        slot = self._slot(cache_id)
-        with slot.lock:
-            return len(self._synced(connection, slot, cache_id, dimension))
+            with _read_transaction(connection):
+                yield self._synced(connection, slot, cache_id, dimension)
+            self._schedule_maintenance(cache_id, slot)
 
     def stats(self, cache_id: CacheId) -> IndexStats | None:
         slot = self._slots.get(cache_id)
-        return None if slot is None or slot.index is None else slot.stats
+        index = None if slot is None else slot.index
+        if slot is None or index is None:
+            return None
+        # Read without the lock, which a save may hold for seconds: a diagnostic may be
+        # a moment out of date, but must not block the event loop.
+        return replace(slot.stats, kind=index.kind, size=len(index), seq=slot.seq)
 
     def forget(self, cache_id: CacheId) -> None:
         """Drop the cache's index and its snapshots (after a clear or a delete)."""
         slot = self._slot(cache_id)
         with slot.lock:
             slot.index = None
+            slot.generation += 1
             slot.unsaved = 0
             remove_snapshots(self._directory, cache_id)
 
-    def preload(self, cache_ids: Iterable[CacheId]) -> None:
+    def preload(self, cache_ids: list[CacheId]) -> None:
         """Load these caches' indexes in the background."""
         for cache_id in cache_ids:
-            self._maintenance.submit(self._preload_one, cache_id)
+            self._maintenance.submit(self._run, self._preload, cache_id, self._slot(cache_id))
 
     def close(self) -> None:
-        """Finish background work and save every HNSW index with unsaved changes."""
+        """Stop background work and save every HNSW index with unsaved changes."""
         self._closed = True
-        self._maintenance.shutdown(wait=True)
+        self._maintenance.shutdown(wait=True, cancel_futures=True)
         for cache_id, slot in list(self._slots.items()):
-            try:
-                self._save(cache_id, slot)
-            except Exception:
-                logger.exception("could not save the vector index of cache %r", cache_id)
+            self._run(self._save, cache_id, slot)
 
     def _slot(self, cache_id: CacheId) -> _Slot:
         with self._slots_lock:
@@ -172,55 +178,114 @@ class CacheIndexes:
     def _synced(
         self, connection: sqlite3.Connection, slot: _Slot, cache_id: CacheId, dimension: int
     ) -> VectorIndex:
-        with _read_transaction(connection):
-            stale = slot.index is None or slot.index.dimension != dimension
-            if stale or slot.seq < vectors.pruned_through(connection):
-                self._load(connection, slot, cache_id, dimension)
-            else:
-                self._catch_up(connection, slot, cache_id, dimension)
-        if slot.index is None:  # pragma: no cover - _load always sets it
-            raise RuntimeError("index not loaded")
-        slot.stats = replace(slot.stats, kind=slot.index.kind, size=len(slot.index), seq=slot.seq)
-        return slot.index
+        index = slot.index
+        if (
+            index is None
+            or index.dimension != dimension
+            or slot.seq < vectors.pruned_through(connection)
+        ):
+            index = self._load(connection, slot, cache_id, dimension)
+        else:
+            self._catch_up(connection, slot, index, cache_id)
+            index = slot.index or index
+        if isinstance(index, ExactIndex) and self._builds_inline(index):
+            index = self._convert(slot, index)
+        return index
 
     def _catch_up(
-        self, connection: sqlite3.Connection, slot: _Slot, cache_id: CacheId, dimension: int
+        self, connection: sqlite3.Connection, slot: _Slot, index: VectorIndex, cache_id: CacheId
     ) -> None:
         head = vectors.last_seq(connection)
         changes = vectors.changes_since(connection, cache_id, slot.seq)
-        if changes:
-            self._apply(connection, slot, changes, dimension)
+        clears = [position for position, change in enumerate(changes) if change.op == "clear"]
+        if clears:
+            index = ExactIndex(index.dimension)
+            slot.install(index, slot.seq)
+            changes = changes[clears[-1] + 1 :]
+        gone = [change.entry for change in changes if change.op == "delete" and change.entry]
+        removed = index.remove(gone)
+        puts = [change.entry for change in changes if change.op == "put" and change.entry]
+        labels, added = vectors.vectors_of(connection, puts, index.dimension)
+        index.add(labels, added)
         slot.seq = head
+        slot.count(replayed=len(labels), removed=removed)
+        slot.unsaved += len(labels) + removed
 
-    def _apply(
+    def _load(
+        self, connection: sqlite3.Connection, slot: _Slot, cache_id: CacheId, dimension: int
+    ) -> VectorIndex:
+        rows = vectors.count_rows(connection, cache_id)
+        if rows > self._options.hnsw_threshold:
+            index = self._load_snapshot(connection, slot, cache_id, dimension, rows)
+            if index is not None:
+                return index
+        return self._load_table(connection, slot, cache_id, dimension, rows)
+
+    def _load_snapshot(
         self,
         connection: sqlite3.Connection,
         slot: _Slot,
-        changes: list[vectors.Change],
+        cache_id: CacheId,
         dimension: int,
-    ) -> None:
-        clears = [position for position, change in enumerate(changes) if change.op == "clear"]
-        if clears or slot.index is None:
-            slot.index = ExactIndex(dimension)
-            changes = changes[clears[-1] + 1 :] if clears else changes
-        gone = [change.entry for change in changes if change.op == "delete" and change.entry]
-        removed = slot.index.remove(gone)
-        puts = [change.entry for change in changes if change.op == "put" and change.entry]
-        labels, added = vectors.vectors_of(connection, puts, dimension)
-        slot.index.add(labels, added)
-        slot.count(replayed=len(labels), removed=removed)
-        slot.unsaved += len(labels) + removed
-        self._convert_if_large(slot)
+        rows: int,
+    ) -> VectorIndex | None:
+        seq_range = (vectors.pruned_through(connection), vectors.last_seq(connection))
+        loaded = load_snapshot(
+            self._directory,
+            cache_id,
+            dimension=dimension,
+            seq_range=seq_range,
+            ef_search=self._options.ef_search,
+        )
+        if loaded is None:
+            return None
+        index, info = loaded
+        slot.install(index, info.seq)
+        slot.unsaved = 0
+        slot.count(from_snapshot=info.live)
+        slot.stats = replace(slot.stats, snapshot_seq=info.seq)
+        self._catch_up(connection, slot, index, cache_id)
+        if slot.index is index and len(index) == rows:
+            return index
+        logger.warning(
+            "index snapshot %s holds %d vectors where the table has %d; rebuilding",
+            info.path,
+            len(index),
+            rows,
+        )
+        return None
 
-    def _convert_if_large(self, slot: _Slot) -> None:
-        index = slot.index
-        if not isinstance(index, ExactIndex) or len(index) <= self._options.hnsw_threshold:
-            return
+    def _load_table(
+        self,
+        connection: sqlite3.Connection,
+        slot: _Slot,
+        cache_id: CacheId,
+        dimension: int,
+        rows: int,
+    ) -> VectorIndex:
+        # Always exact first: reading vectors is quick, and a large cache is then moved to
+        # HNSW by a build in the background.
+        index = ExactIndex(dimension, capacity=max(rows, 1024))
+        head = vectors.last_seq(connection)
+        for labels, chunk in vectors.iter_vectors(connection, cache_id, dimension):
+            index.add(labels, chunk)
+        slot.install(index, head)
+        slot.unsaved = 0
+        slot.count(from_table=len(index), full_loads=1)
+        return index
+
+    def _builds_inline(self, index: ExactIndex) -> bool:
+        large = len(index) > self._options.hnsw_threshold
+        return large and len(index) * index.dimension <= _INLINE_BUILD_WORK
+
+    def _convert(self, slot: _Slot, index: ExactIndex) -> HNSWIndex:
         labels, held = index.items()
         graph = self._new_hnsw(index.dimension, len(labels))
         graph.add(labels, held)
-        slot.index = graph
+        slot.install(graph, slot.seq)
         slot.unsaved = len(graph)
+        slot.count(conversions=1)
+        return graph
 
     def _new_hnsw(self, dimension: int, expected: int) -> HNSWIndex:
         return HNSWIndex(
@@ -231,82 +296,55 @@ class CacheIndexes:
             ef_search=self._options.ef_search,
         )
 
-    def _load(
-        self, connection: sqlite3.Connection, slot: _Slot, cache_id: CacheId, dimension: int
-    ) -> None:
-        rows = vectors.count_rows(connection, cache_id)
-        if rows > self._options.hnsw_threshold and self._load_snapshot(
-            connection, slot, cache_id, dimension, rows
-        ):
+    # background work: building HNSW for a grown cache, and saving snapshots
+
+    def _schedule_maintenance(self, cache_id: CacheId, slot: _Slot) -> None:
+        if slot.busy or self._closed:
             return
-        self._load_table(connection, slot, cache_id, dimension, rows)
-
-    def _load_snapshot(
-        self,
-        connection: sqlite3.Connection,
-        slot: _Slot,
-        cache_id: CacheId,
-        dimension: int,
-        rows: int,
-    ) -> bool:
-        seq_range = (vectors.pruned_through(connection), vectors.last_seq(connection))
-        loaded = load_snapshot(
-            self._directory,
-            cache_id,
-            dimension=dimension,
-            seq_range=seq_range,
-            ef_search=self._options.ef_search,
-        )
-        if loaded is None:
-            return False
-        index, info = loaded
-        slot.index, slot.seq, slot.unsaved = index, info.seq, 0
-        slot.count(from_snapshot=info.live)
-        slot.stats = replace(slot.stats, snapshot_seq=info.seq)
-        self._catch_up(connection, slot, cache_id, dimension)
-        if len(slot.index) == rows:
-            return True
-        logger.warning(
-            "index snapshot %s holds %d vectors where the table has %d; rebuilding",
-            info.path,
-            len(slot.index),
-            rows,
-        )
-        return False
-
-    def _load_table(
-        self,
-        connection: sqlite3.Connection,
-        slot: _Slot,
-        cache_id: CacheId,
-        dimension: int,
-        rows: int,
-    ) -> None:
-        index: VectorIndex
-        if rows > self._options.hnsw_threshold:
-            index = self._new_hnsw(dimension, rows)
+        index = slot.index
+        task: _Task
+        if isinstance(index, ExactIndex) and len(index) > self._options.hnsw_threshold:
+            task = self._build_in_background
+        elif isinstance(index, HNSWIndex) and slot.unsaved >= self._options.snapshot_every:
+            task = self._save
         else:
-            index = ExactIndex(dimension, capacity=max(rows, 1024))
-        head = vectors.last_seq(connection)
-        for labels, chunk in vectors.iter_vectors(connection, cache_id, dimension):
-            index.add(labels, chunk)
-        slot.index, slot.seq = index, head
-        slot.unsaved = len(index) if isinstance(index, HNSWIndex) else 0
-        slot.count(from_table=len(index), full_loads=1)
+            return
+        slot.busy = True
+        self._maintenance.submit(self._run, task, cache_id, slot)
 
-    def _schedule_save(self, cache_id: CacheId, slot: _Slot) -> None:
-        wanted = slot.unsaved >= self._options.snapshot_every
-        if wanted and isinstance(slot.index, HNSWIndex) and not slot.saving and not self._closed:
-            slot.saving = True
-            self._maintenance.submit(self._save_in_background, cache_id, slot)
-
-    def _save_in_background(self, cache_id: CacheId, slot: _Slot) -> None:
+    @staticmethod
+    def _run(task: _Task, cache_id: CacheId, slot: _Slot) -> None:
         try:
-            self._save(cache_id, slot)
+            task(cache_id, slot)
         except Exception:
-            logger.exception("could not save the vector index of cache %r", cache_id)
+            logger.exception("vector index maintenance of cache %r failed", cache_id)
         finally:
-            slot.saving = False
+            slot.busy = False
+
+    def _build_in_background(self, cache_id: CacheId, slot: _Slot) -> None:
+        with slot.lock:
+            index = slot.index
+            if not isinstance(index, ExactIndex):
+                return
+            labels, held = index.items()
+            generation, seq = slot.generation, slot.seq
+        graph = self._new_hnsw(index.dimension, len(labels))
+        for start in range(0, len(labels), _BUILD_CHUNK):
+            if self._closed:
+                return
+            graph.add(labels[start : start + _BUILD_CHUNK], held[start : start + _BUILD_CHUNK])
+
+        def swap(connection: sqlite3.Connection) -> None:
+            with slot.lock, _read_transaction(connection):
+                stale = slot.generation != generation
+                if stale or seq < vectors.pruned_through(connection):
+                    return
+                slot.install(graph, seq)
+                self._catch_up(connection, slot, graph, cache_id)
+                slot.unsaved = len(graph)
+                slot.count(conversions=1)
+
+        self._executor.read_sync(swap)
 
     def _save(self, cache_id: CacheId, slot: _Slot) -> None:
         with slot.lock:
@@ -327,15 +365,11 @@ class CacheIndexes:
 
         self._executor.submit_write(record).result()
 
-    def _preload_one(self, cache_id: CacheId) -> None:
+    def _preload(self, cache_id: CacheId, slot: _Slot) -> None:
         def load(connection: sqlite3.Connection) -> None:
             dimension = vectors.cache_dimension(connection, cache_id)
             if dimension is not None:
-                slot = self._slot(cache_id)
-                with slot.lock:
-                    self._synced(connection, slot, cache_id, dimension)
+                with self.locked(connection, cache_id, dimension):
+                    pass
 
-        try:
-            self._executor.read_sync(load)
-        except Exception:
-            logger.exception("could not load the vector index of cache %r", cache_id)
+        self._executor.read_sync(load)

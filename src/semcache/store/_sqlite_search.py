@@ -11,7 +11,7 @@ from semcache.errors import StoreError
 from semcache.store import _sqlite_vectors as vectors
 from semcache.store._sqlite_index import CacheIndexes
 from semcache.store.base import Match, matches_attributes
-from semcache.store.vector_index import Labels, best_first
+from semcache.store.vector_index import ExactIndex, Labels, VectorIndex
 from semcache.types import Attributes, CacheId, Millis, Vector
 
 __all__ = ["DEFAULT_FILTER_EXACT_LIMIT", "SearchRequest", "search", "unit_vector"]
@@ -20,6 +20,10 @@ DEFAULT_FILTER_EXACT_LIMIT = 20_000
 """An attribute filter matching at most this many entries is answered exactly, by scoring
 just those entries' vectors, whatever the size of the cache."""
 _GROWTH = 4
+_CANDIDATES_PER_NEIGHBOUR = 4
+"""Scoring this many filter candidates exactly costs about as much as fetching and
+confirming one neighbour from HNSW (measured: about 1 and 4 microseconds): the exact path
+is taken when it is the cheaper."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +54,7 @@ def search(
     *,
     filter_exact_limit: int,
 ) -> list[Match]:
-    """Best-first live matches: exact over the filter's candidates when they are few,
+    """Best-first live matches: exact over the filter's candidates when that is cheaper,
     otherwise from the cache's vector index, widening until enough are confirmed."""
     if request.limit <= 0:
         return []
@@ -63,20 +67,35 @@ def search(
         candidates = vectors.candidate_count(connection, request.cache_id, request.attributes)
         if candidates == 0:
             return []
-        if candidates <= filter_exact_limit:
-            return _search_candidates(connection, request, query, dimension)
-    return _search_index(connection, indexes, request, query, dimension, candidates)
+    k = 2 * request.limit + 8
+    ranked = None
+    with indexes.locked(connection, request.cache_id, dimension) as index:
+        if candidates is not None:
+            # Expect one in size/candidates neighbours to carry the attributes.
+            k = max(k, math.ceil(k * len(index) / candidates))
+            if candidates <= filter_exact_limit and candidates <= _CANDIDATES_PER_NEIGHBOUR * k:
+                ranked = _rank_candidates(connection, request, query, index)
+    if ranked is not None:
+        return _confirm(connection, request, *ranked)
+    return _search_index(connection, indexes, request, query, dimension, k)
 
 
-def _search_candidates(
-    connection: sqlite3.Connection, request: SearchRequest, query: Vector, dimension: int
-) -> list[Match]:
-    labels, candidate_vectors = vectors.candidate_vectors(
-        connection, request.cache_id, request.attributes, request.now, dimension
-    )
-    similarities = candidate_vectors @ query
-    best = best_first(similarities, request.limit)
-    return _confirm(connection, request, labels[best], similarities[best])
+def _rank_candidates(
+    connection: sqlite3.Connection, request: SearchRequest, query: Vector, index: VectorIndex
+) -> tuple[Labels, npt.NDArray[np.float32]]:
+    """Every entry carrying the attributes, ranked by exact similarity. An exact index
+    holds the vectors in memory; for HNSW, SQLite reads them faster than hnswlib's
+    `get_items` (about 1 against 19 microseconds a vector)."""
+    if isinstance(index, ExactIndex):
+        ids = vectors.candidate_ids(connection, request.cache_id, request.attributes)
+        labels, held = index.vectors(ids)
+    else:
+        labels, held = vectors.candidate_vectors(
+            connection, request.cache_id, request.attributes, request.now, index.dimension
+        )
+    similarities = held @ query
+    order = np.argsort(-similarities, kind="stable")
+    return labels[order], similarities[order]
 
 
 def _search_index(
@@ -85,20 +104,15 @@ def _search_index(
     request: SearchRequest,
     query: Vector,
     dimension: int,
-    candidates: int | None,
+    k: int,
 ) -> list[Match]:
-    k = 2 * request.limit + 8
-    if candidates:
-        # Expect one in size/candidates neighbours to carry the attributes.
-        size = indexes.size(connection, request.cache_id, dimension)
-        k = math.ceil(k * size / candidates)
     while True:
-        labels, similarities, size = indexes.query(
-            connection, request.cache_id, dimension, query, k
-        )
+        with indexes.locked(connection, request.cache_id, dimension) as index:
+            size = len(index)
+            labels, similarities = index.query(query, k)
         matches = _confirm(connection, request, labels, similarities)
         if len(matches) >= request.limit or k >= size:
-            return matches[: request.limit]
+            return matches
         k *= _GROWTH
 
 
@@ -108,22 +122,32 @@ def _confirm(
     labels: Labels,
     similarities: npt.NDArray[np.float32],
 ) -> list[Match]:
-    """The ranked labels that are live entries of the cache carrying the attributes, read
-    from SQLite in rank order until ``limit`` are found: a stale index never leaks."""
+    """The first ``limit`` ranked labels that are live entries of the cache carrying the
+    attributes, as SQLite has them now: a stale index never leaks a deleted or expired
+    entry. Rows are read in growing slices of the ranking, attributes before the rest."""
     matches: list[Match] = []
-    step = max(2 * request.limit, 16)
-    ranked = labels.tolist()
-    for start in range(0, len(ranked), step):
-        chunk = ranked[start : start + step]
-        entries = vectors.entries_by_row(connection, request.cache_id, chunk, request.now)
-        for position, label in enumerate(chunk, start):
+    start, step = 0, 2 * request.limit + 8
+    while start < len(labels) and len(matches) < request.limit:
+        chunk = dict(
+            zip(
+                labels[start : start + step].tolist(),
+                similarities[start : start + step].tolist(),
+                strict=True,
+            )
+        )
+        if request.attributes:
+            carrying = vectors.rows_carrying(
+                connection, request.cache_id, list(chunk), request.attributes, request.now
+            )
+            chunk = {label: score for label, score in chunk.items() if label in carrying}
+        entries = vectors.entries_by_row(connection, request.cache_id, list(chunk), request.now)
+        for label, score in chunk.items():
             entry = entries.get(label)
             if entry is None or not entry.is_live(request.now):
                 continue
-            if not matches_attributes(entry.attributes, request.attributes):
-                continue
-            similarity = min(1.0, max(-1.0, float(similarities[position])))
-            matches.append(Match(entry=entry, similarity=similarity))
-        if len(matches) >= request.limit:
-            break
+            if matches_attributes(entry.attributes, request.attributes):
+                matches.append(Match(entry=entry, similarity=min(1.0, max(-1.0, score))))
+                if len(matches) == request.limit:
+                    break
+        start, step = start + step, step * 2
     return matches

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -8,7 +9,7 @@ from typing import Literal
 import numpy as np
 
 from semcache.store._sqlite_rows import ENTRY_COLUMNS, LIVE, attribute_filter_sql, entry_from_row
-from semcache.store.base import Entry
+from semcache.store.base import Entry, matches_attributes
 from semcache.store.vector_index import Labels
 from semcache.types import Attributes, CacheId, Millis, Vectors
 
@@ -16,6 +17,7 @@ __all__ = [
     "Change",
     "cache_dimension",
     "candidate_count",
+    "candidate_ids",
     "candidate_vectors",
     "changes_since",
     "count_rows",
@@ -26,6 +28,8 @@ __all__ = [
     "prune_changes",
     "pruned_through",
     "record_snapshot",
+    "rows_by_id_sql",
+    "rows_carrying",
     "vectors_of",
 ]
 
@@ -136,6 +140,15 @@ def candidate_count(
     return int(min(counts))
 
 
+def candidate_ids(
+    connection: sqlite3.Connection, cache_id: CacheId, attributes: Attributes
+) -> Labels:
+    """Row ids of the cache's entries carrying every attribute, live or not."""
+    candidates, arguments = attribute_filter_sql(cache_id, attributes)
+    rows = connection.execute(candidates, arguments)
+    return np.fromiter((row_id for (row_id,) in rows), dtype=np.int64)
+
+
 def candidate_vectors(
     connection: sqlite3.Connection,
     cache_id: CacheId,
@@ -153,6 +166,16 @@ def candidate_vectors(
     return labels, decode_vectors([blob for _, blob in rows], dimension)
 
 
+def rows_by_id_sql(columns: str, count: int) -> str:
+    """Select ``columns`` of the live rows of a cache among ``count`` row ids: parameters
+    are the ids, then the cache id and now."""
+    # `+cache_id` keeps the planner on the row ids: given the choice it may prefer the
+    # (cache_id, ...) index, which means reading every row of the cache.
+    return (
+        f"SELECT {columns} FROM entries WHERE id IN ({_marks(count)}) AND +cache_id = ? AND {LIVE}"
+    )
+
+
 def entries_by_row(
     connection: sqlite3.Connection, cache_id: CacheId, row_ids: Sequence[int], now: Millis
 ) -> dict[int, Entry]:
@@ -160,12 +183,29 @@ def entries_by_row(
     found: dict[int, Entry] = {}
     for chunk in _in_chunks(row_ids):
         rows = connection.execute(
-            f"SELECT {ENTRY_COLUMNS} FROM entries"
-            f" WHERE id IN ({_marks(len(chunk))}) AND cache_id = ? AND {LIVE}",
-            [*chunk, cache_id, now],
+            rows_by_id_sql(ENTRY_COLUMNS, len(chunk)), [*chunk, cache_id, now]
         )
         for row in rows:
             found[row[0]] = entry_from_row(row)
+    return found
+
+
+def rows_carrying(
+    connection: sqlite3.Connection,
+    cache_id: CacheId,
+    row_ids: Sequence[int],
+    attributes: Attributes,
+    now: Millis,
+) -> set[int]:
+    """Those rows that are live entries of the cache carrying every attribute."""
+    found: set[int] = set()
+    for chunk in _in_chunks(row_ids):
+        rows = connection.execute(
+            rows_by_id_sql("id, attributes", len(chunk)), [*chunk, cache_id, now]
+        )
+        found.update(
+            row_id for row_id, held in rows if matches_attributes(json.loads(held), attributes)
+        )
     return found
 
 

@@ -30,6 +30,7 @@ from semcache.store._sqlite_search import (
     unit_vector,
 )
 from semcache.store.base import CacheConfig, Entry, KeyRecord, Match
+from semcache.store.vector_index import DEFAULT_EF_SEARCH
 from semcache.types import Attributes, CacheId, EntryId, Millis, Vector
 
 if TYPE_CHECKING:
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_BUSY_TIMEOUT",
+    "DEFAULT_EF_SEARCH",
     "DEFAULT_FILTER_EXACT_LIMIT",
     "DEFAULT_HNSW_THRESHOLD",
     "DEFAULT_LOG_RETENTION",
@@ -96,6 +98,7 @@ class SQLiteStore:
         filter_exact_limit: int = DEFAULT_FILTER_EXACT_LIMIT,
         snapshot_every: int = DEFAULT_SNAPSHOT_EVERY,
         log_retention: int = DEFAULT_LOG_RETENTION,
+        hnsw_ef_search: int = DEFAULT_EF_SEARCH,
         readers: int = DEFAULT_READERS,
         busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
         preload: bool = True,
@@ -108,6 +111,7 @@ class SQLiteStore:
                 answered by exact search over just those entries.
             snapshot_every: save an HNSW index after this many changes (and at close).
             log_retention: changes kept in the log beyond what snapshots need.
+            hnsw_ef_search: candidates HNSW keeps while searching (recall against time).
             readers: threads (and connections) serving reads.
             busy_timeout: seconds to wait for another process's write lock.
             preload: load saved HNSW indexes in the background now, not at first search.
@@ -121,12 +125,14 @@ class SQLiteStore:
             filter_exact_limit=filter_exact_limit,
             snapshot_every=snapshot_every,
             log_retention=log_retention,
+            hnsw_ef_search=hnsw_ef_search,
             readers=readers,
         )
         options = IndexOptions(
             hnsw_threshold=hnsw_threshold,
             snapshot_every=snapshot_every,
             log_retention=log_retention,
+            ef_search=hnsw_ef_search,
         )
         path = Path(directory)
         loop = asyncio.get_running_loop()
@@ -295,7 +301,7 @@ class SQLiteStore:
 
 def _check_options(**options: int) -> None:
     for name, value in options.items():
-        minimum = 1 if name == "readers" else 0
+        minimum = 1 if name in ("readers", "hnsw_ef_search") else 0
         if value < minimum:
             raise ConfigError(f"{name} must be at least {minimum}, got {value}")
 

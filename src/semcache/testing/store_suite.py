@@ -160,6 +160,12 @@ def _key(key_id: str, cache_id: CacheId | None, created_at: Millis = NOW) -> Key
     )
 
 
+def _vector(entry: Entry) -> Vector:
+    if entry.vector is None:
+        raise AssertionError(f"entry {entry.id!r} was made without a vector")
+    return entry.vector
+
+
 async def _put_all(store: Store, entries: list[Entry]) -> None:
     await asyncio.gather(*(store.put(entry) for entry in entries))
 
@@ -210,7 +216,7 @@ class StoreContractTests:
         assert [config.id for config in await store.list_caches()] == [OTHER_CACHE]
         assert await store.get(CACHE, mine.id, now=NOW) is None
         assert await store.count(CACHE, now=NOW) == 0
-        assert await _search(store, mine.vector) == []
+        assert await _search(store, _vector(mine)) == []
         assert await store.find_exact(CACHE, mine.prompt, attributes={}, now=NOW, limit=5) == []
         assert await store.get_key("k-mine") is None
         assert [key.id for key in await store.list_keys()] == ["admin", "k-theirs"]
@@ -224,14 +230,14 @@ class StoreContractTests:
     ) -> None:
         old = make_entry("same prompt")
         await store.put(old)
-        await _search(store, old.vector)
+        await _search(store, _vector(old))
         await store.delete_cache(CACHE)
         await store.create_cache(cache_config(CACHE))
         assert await store.count(CACHE, now=NOW) == 0
-        assert await _search(store, old.vector) == []
+        assert await _search(store, _vector(old)) == []
         new = make_entry("same prompt")
         await store.put(new)
-        assert _ids(await _search(store, old.vector)) == [new.id]
+        assert _ids(await _search(store, _vector(old))) == [new.id]
         assert _ids(
             await store.find_exact(CACHE, "same prompt", attributes={}, now=NOW, limit=5)
         ) == [new.id]
@@ -298,7 +304,7 @@ class StoreContractTests:
         found = await store.get(CACHE, entry.id, now=NOW)
         assert found is not None
         assert dict(found.attributes) == {"odd": value, "name/with,comma": value}
-        assert _ids(await _search(store, entry.vector, attributes={"odd": value})) == [entry.id]
+        assert _ids(await _search(store, _vector(entry), attributes={"odd": value})) == [entry.id]
 
     async def test_get_unknown_or_in_other_cache_returns_none(
         self, store: Store, make_entry: EntryFactory
@@ -320,16 +326,16 @@ class StoreContractTests:
         old = make_entry("old prompt", entry_id="e", attributes={"user": "old"})
         new = make_entry("new prompt", entry_id="e", attributes={"user": "new"})
         await store.put(old)
-        assert _ids(await _search(store, old.vector)) == ["e"]
+        assert _ids(await _search(store, _vector(old))) == ["e"]
         await store.put(new)
         assert await store.get(CACHE, "e", now=NOW) == new
         assert await store.count(CACHE, now=NOW) == 1
         assert await store.find_exact(CACHE, "old prompt", attributes={}, now=NOW, limit=5) == []
-        assert await _search(store, old.vector, attributes={"user": "old"}) == []
-        [match] = await _search(store, new.vector)
+        assert await _search(store, _vector(old), attributes={"user": "old"}) == []
+        [match] = await _search(store, _vector(new))
         assert match.entry == new and match.similarity == pytest.approx(1.0, abs=1e-4)
-        [match] = await _search(store, old.vector)
-        assert match.similarity == pytest.approx(float(old.vector @ new.vector), abs=1e-4)
+        [match] = await _search(store, _vector(old))
+        assert match.similarity == pytest.approx(float(_vector(old) @ _vector(new)), abs=1e-4)
 
     async def test_same_entry_id_in_two_caches_is_two_entries(
         self, store: Store, make_entry: EntryFactory
@@ -401,7 +407,7 @@ class StoreContractTests:
     ) -> None:
         entries = [make_entry() for _ in range(20)]
         await _put_all(store, entries)
-        [match] = await _search(store, entries[5].vector, limit=1)
+        [match] = await _search(store, _vector(entries[5]), limit=1)
         assert match.entry == entries[5]
         assert match.similarity == pytest.approx(1.0, abs=1e-4)
 
@@ -415,20 +421,20 @@ class StoreContractTests:
         entries = [make_entry() for _ in range(40)]
         await _put_all(store, entries)
         query = make_vector()
-        expected = sorted(entries, key=lambda entry: -float(entry.vector @ query))[:5]
+        expected = sorted(entries, key=lambda entry: -float(_vector(entry) @ query))[:5]
         found = await _search(store, query * 3.0, limit=5)  # cosine, whatever the length
         assert _ids(found) == _ids(expected)
         for match, entry in zip(found, expected, strict=True):
             assert match.similarity == pytest.approx(
-                float(entry.vector @ query), abs=similarity_tolerance
+                float(_vector(entry) @ query), abs=similarity_tolerance
             )
 
     async def test_search_respects_limit(self, store: Store, make_entry: EntryFactory) -> None:
         entries = [make_entry() for _ in range(12)]
         await _put_all(store, entries)
-        assert len(await _search(store, entries[0].vector, limit=3)) == 3
-        assert len(await _search(store, entries[0].vector, limit=1)) == 1
-        assert len(await _search(store, entries[0].vector, limit=50)) == 12
+        assert len(await _search(store, _vector(entries[0]), limit=3)) == 3
+        assert len(await _search(store, _vector(entries[0]), limit=1)) == 1
+        assert len(await _search(store, _vector(entries[0]), limit=50)) == 12
 
     async def test_search_needs_every_attribute(
         self, store: Store, make_entry: EntryFactory, make_vector: VectorFactory
@@ -463,9 +469,9 @@ class StoreContractTests:
     ) -> None:
         entries = [make_entry() for _ in range(10)]
         await _put_all(store, entries)
-        await _search(store, entries[0].vector)
+        await _search(store, _vector(entries[0]))
         assert await store.delete(CACHE, entries[0].id, now=NOW) is True
-        found = await _search(store, entries[0].vector, limit=20)
+        found = await _search(store, _vector(entries[0]), limit=20)
         assert entries[0].id not in _ids(found) and len(found) == 9
 
     async def test_search_skips_cleared_entries(
@@ -473,12 +479,12 @@ class StoreContractTests:
     ) -> None:
         old = [make_entry() for _ in range(10)]
         await _put_all(store, old)
-        await _search(store, old[0].vector)
+        await _search(store, _vector(old[0]))
         await store.clear(CACHE)
-        assert await _search(store, old[0].vector) == []
+        assert await _search(store, _vector(old[0])) == []
         new = make_entry()
         await store.put(new)
-        assert _ids(await _search(store, old[0].vector)) == [new.id]
+        assert _ids(await _search(store, _vector(old[0]))) == [new.id]
 
     async def test_search_skips_expired_entries(
         self, store: Store, make_entry: EntryFactory, make_vector: VectorFactory
@@ -496,12 +502,12 @@ class StoreContractTests:
         others = [make_entry() for _ in range(10)]
         old = make_entry(entry_id="e")
         await _put_all(store, [*others, old])
-        await _search(store, old.vector)
+        await _search(store, _vector(old))
         new = make_entry(entry_id="e", vector=make_vector())
         await store.put(new)
-        [match] = await _search(store, new.vector, limit=1)
+        [match] = await _search(store, _vector(new), limit=1)
         assert match.entry == new and match.similarity == pytest.approx(1.0, abs=1e-4)
-        for match in await _search(store, old.vector, limit=20):
+        for match in await _search(store, _vector(old), limit=20):
             assert match.similarity < 0.999 or match.entry.id != "e"
 
     async def test_search_of_empty_or_unknown_cache_finds_nothing(
@@ -515,8 +521,8 @@ class StoreContractTests:
     ) -> None:
         entry = make_entry(attributes={"user": "u1"})
         await store.put(entry)
-        assert await _search(store, entry.vector, attributes={"user": "u2"}) == []
-        assert await _search(store, entry.vector, attributes={"nobody": "u1"}) == []
+        assert await _search(store, _vector(entry), attributes={"user": "u2"}) == []
+        assert await _search(store, _vector(entry), attributes={"nobody": "u1"}) == []
 
     # delete, delete_matching, clear
 
@@ -554,7 +560,7 @@ class StoreContractTests:
             assert await store.get(CACHE, entry.id, now=NOW) is None
         assert await store.get(CACHE, partly.id, now=NOW) == partly
         assert await store.get(OTHER_CACHE, theirs.id, now=NOW) == theirs
-        assert await _search(store, matching[0].vector, attributes=wanted) == []
+        assert await _search(store, _vector(matching[0]), attributes=wanted) == []
         assert await store.delete_matching(CACHE, wanted, now=NOW) == 0
 
     async def test_clear_removes_every_entry_of_the_cache(
