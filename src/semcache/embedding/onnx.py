@@ -1,0 +1,232 @@
+"""Local embedding models on ONNX Runtime, tokenised with the ``tokenizers`` library."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+from tokenizers import Encoding, Tokenizer
+
+from semcache.embedding.base import Embedder, normalize
+from semcache.errors import ConfigError, EmbeddingError
+from semcache.types import Vectors
+
+__all__ = ["DEFAULT_CHUNK_SIZE", "DEFAULT_MODEL_DIR", "ONNXEmbedder"]
+
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "all-MiniLM-L6-v2"
+"""The model shipped with semcache: all-MiniLM-L6-v2 with int8 weights."""
+
+DEFAULT_CHUNK_SIZE = 64
+"""Most texts given to the model in one call; bounds the memory a long batch takes."""
+
+_OUTPUT = "sentence_embedding"
+_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+@dataclass(frozen=True, slots=True)
+class _ModelInfo:
+    name: str
+    dimension: int
+    max_tokens: int
+    sha256: str
+
+    @classmethod
+    def read(cls, directory: Path) -> _ModelInfo:
+        path = directory / "model.json"
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            info = cls(
+                name=str(data["name"]),
+                dimension=int(data["dimension"]),
+                max_tokens=int(data["max_tokens"]),
+                sha256=str(data["sha256"]["model.onnx"]),
+            )
+        except OSError as exc:
+            raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ConfigError(f"{path} is malformed: {exc!r}") from exc
+        if info.dimension < 1 or info.max_tokens < 2:
+            raise ConfigError(f"{path}: dimension and max_tokens must be positive")
+        return info
+
+
+class ONNXEmbedder(Embedder):
+    """A sentence-embedding model run in-process by ONNX Runtime.
+
+    A model directory holds ``model.onnx`` (inputs ``input_ids``, ``attention_mask`` and
+    optionally ``token_type_ids``; output ``sentence_embedding``, one pooled vector per
+    text), ``tokenizer.json`` and ``model.json`` (name, dimension, max_tokens, sha256).
+    Texts longer than ``max_tokens`` tokens are truncated.
+
+    `embed` runs the model on one dedicated thread, so the event loop keeps serving while
+    ONNX Runtime spreads each call over the cores. `encode` is the same computation,
+    synchronous, for scripts.
+
+    Example::
+
+        embedder = ONNXEmbedder.from_directory(DEFAULT_MODEL_DIR)
+        vectors = await embedder.embed(["How do I reset my password?"])
+        await embedder.close()
+    """
+
+    def __init__(
+        self,
+        session: ort.InferenceSession,
+        tokenizer: Tokenizer,
+        *,
+        name: str,
+        dimension: int,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+    ) -> None:
+        if chunk_size < 1:
+            raise ConfigError(f"chunk_size must be at least 1, got {chunk_size}")
+        self.name = name
+        self.dimension = dimension
+        self.chunk_size = chunk_size
+        self._session = session
+        self._tokenizer = tokenizer
+        self._inputs = [i.name for i in session.get_inputs()]
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="semcache-embed")
+        self._closed = False
+
+    @classmethod
+    def from_directory(
+        cls,
+        path: str | os.PathLike[str] = DEFAULT_MODEL_DIR,
+        *,
+        threads: int | None = None,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+    ) -> ONNXEmbedder:
+        """Load a model directory, check it, and run it once so no request waits for it.
+
+        Args:
+            path: the model directory (default: the model shipped with semcache).
+            threads: threads ONNX Runtime uses inside one call; ``None`` lets it choose
+                one per physical core.
+            chunk_size: most texts given to the model in one call.
+
+        Raises:
+            ConfigError: a file is missing, malformed or fails its checksum, or an
+                option is out of range.
+        """
+        directory = Path(path)
+        if threads is not None and threads < 1:
+            raise ConfigError(f"threads must be at least 1, got {threads}")
+        info = _ModelInfo.read(directory)
+        model_path = directory / "model.onnx"
+        _check_sha256(model_path, info.sha256)
+        tokenizer = _load_tokenizer(directory / "tokenizer.json", info.max_tokens)
+        session = _load_session(model_path, threads)
+        outputs = {o.name: o.shape for o in session.get_outputs()}
+        if _OUTPUT not in outputs:
+            raise ConfigError(f"{model_path} has no output named {_OUTPUT!r}")
+        width = outputs[_OUTPUT][-1]
+        if isinstance(width, int) and width != info.dimension:
+            raise ConfigError(
+                f"{model_path} gives {width} dimensions, model.json says {info.dimension}"
+            )
+        embedder = cls(
+            session, tokenizer, name=info.name, dimension=info.dimension, chunk_size=chunk_size
+        )
+        embedder.encode(["warm-up"])
+        return embedder
+
+    def encode(self, texts: Sequence[str]) -> Vectors:
+        """Unit vectors for ``texts``, computed on the calling thread.
+
+        Returns:
+            A float32 array of shape ``(len(texts), dimension)``, one row per text, in order.
+
+        Raises:
+            EmbeddingError: ONNX Runtime failed.
+        """
+        if isinstance(texts, str):
+            raise TypeError("encode() takes a sequence of texts, not a single str")
+        if not texts:
+            return np.empty((0, self.dimension), dtype=np.float32)
+        return normalize(self._forward(texts))
+
+    async def _embed(self, texts: list[str]) -> Vectors:
+        if self._closed:
+            raise EmbeddingError(f"the embedder {self.name!r} is closed")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._forward, texts)
+
+    async def close(self) -> None:
+        """Stop the model thread; calls already queued still finish."""
+        self._closed = True
+        self._executor.shutdown(wait=False)
+
+    def _forward(self, texts: Sequence[str]) -> Vectors:
+        encodings = self._tokenizer.encode_batch(list(texts))
+        # Texts of similar length share a call, so little of it is spent on padding. A
+        # text's vector does not depend on its neighbours, so the order is free.
+        order = sorted(range(len(encodings)), key=lambda i: len(encodings[i].ids))
+        vectors = np.empty((len(encodings), self.dimension), dtype=np.float32)
+        for start in range(0, len(order), self.chunk_size):
+            rows = order[start : start + self.chunk_size]
+            vectors[rows] = self._run([encodings[i] for i in rows])
+        return vectors
+
+    def _run(self, encodings: list[Encoding]) -> Vectors:
+        width = max(len(e.ids) for e in encodings)
+        # Padding is masked out of attention and of the mean, so its id does not matter.
+        arrays = {name: np.zeros((len(encodings), width), dtype=np.int64) for name in _INPUTS}
+        for row, encoding in enumerate(encodings):
+            length = len(encoding.ids)
+            arrays["input_ids"][row, :length] = encoding.ids
+            arrays["attention_mask"][row, :length] = encoding.attention_mask
+            arrays["token_type_ids"][row, :length] = encoding.type_ids
+        feed = {name: arrays[name] for name in self._inputs}
+        try:
+            outputs: list[Any] = self._session.run([_OUTPUT], feed)
+        except Exception as exc:
+            raise EmbeddingError(f"the model {self.name!r} failed: {exc}") from exc
+        return np.asarray(outputs[0], dtype=np.float32)
+
+
+def _check_sha256(path: Path, expected: str) -> None:
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as file:
+            for block in iter(lambda: file.read(1 << 20), b""):
+                digest.update(block)
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
+    if digest.hexdigest() != expected:
+        raise ConfigError(
+            f"{path} does not match the sha256 in model.json; it is damaged or incomplete "
+            "(a Git LFS pointer, say): reinstall semcache or run scripts/export_model.py"
+        )
+
+
+def _load_tokenizer(path: Path, max_tokens: int) -> Tokenizer:
+    try:
+        tokenizer = Tokenizer.from_file(str(path))
+    except Exception as exc:
+        raise ConfigError(f"cannot load the tokenizer {path}: {exc}") from exc
+    tokenizer.enable_truncation(max_length=max_tokens)
+    tokenizer.no_padding()  # each call pads to its longest text
+    return tokenizer
+
+
+def _load_session(path: Path, threads: int | None) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    # 0 lets ONNX Runtime start one thread per physical core.
+    options.intra_op_num_threads = threads or 0
+    options.inter_op_num_threads = 1
+    try:
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:
+        raise ConfigError(f"ONNX Runtime cannot load {path}: {exc}") from exc
