@@ -10,11 +10,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from semcache.errors import ConfigError, StoreError, StoreUnavailable
+from semcache.errors import CacheNotFound, ConfigError, StoreError, StoreUnavailable
 from semcache.store import _sqlite_index
 from semcache.store._sqlite_rows import attribute_filter_sql, find_exact_sql
 from semcache.store._sqlite_schema import SCHEMA_VERSION
 from semcache.store._sqlite_vectors import rows_by_id_sql
+from semcache.store.base import CacheConfig
 from semcache.store.sqlite import DEFAULT_HNSW_THRESHOLD, SQLiteStore
 from semcache.testing.store_suite import StoreContractTests, StoreFixtures
 from tests.store._sqlite_helpers import (
@@ -92,6 +93,56 @@ async def test_hnsw_index_is_reloaded_from_its_snapshot_not_rebuilt(tmp_path: Pa
         assert stats is not None and stats.kind == "hnsw"
         assert (stats.from_snapshot, stats.from_table, stats.full_loads) == (300, 0, 0)
         assert (stats.replayed, stats.removed, stats.size) == (5, 2, 303)
+    finally:
+        await store.close()
+
+
+async def test_snapshot_of_a_cache_whose_id_is_no_file_name(tmp_path: Path) -> None:
+    cache_id = "ünï/cache ..\\*?"
+    vectors = unit_vectors(40)
+    store = await SQLiteStore.open(tmp_path, hnsw_threshold=0)
+    await store.create_cache(CacheConfig(id=cache_id, name="odd", embedder="fake", created_at=0))
+    await fill(store, vectors, cache_id=cache_id)
+    await store.search(cache_id, vectors[0], attributes={}, now=NOW, limit=1)
+    await store.close()
+    assert [path.parent for path in tmp_path.rglob("*.hnsw")] == [tmp_path / "index"]
+
+    store = await SQLiteStore.open(tmp_path, hnsw_threshold=0)
+    try:
+        [match] = await store.search(cache_id, vectors[7], attributes={}, now=NOW, limit=1)
+        assert match.entry.id == "e7"
+        stats = store.index_stats(cache_id)
+        assert stats is not None and (stats.from_snapshot, stats.full_loads) == (40, 0)
+    finally:
+        await store.close()
+
+
+async def test_concurrent_searches_and_puts_on_one_cache(tmp_path: Path) -> None:
+    vectors = unit_vectors(400)
+    store = await new_store(tmp_path, hnsw_threshold=0)
+    try:
+        await fill(store, vectors[:200])
+
+        async def put_then_find(number: int) -> None:
+            await store.put(make_entry(number, vectors[number]))
+            assert await top_id(store, vectors[number]) == f"e{number}"
+
+        async def find(number: int) -> None:
+            assert await top_id(store, vectors[number]) == f"e{number}"
+
+        await asyncio.gather(
+            *(put_then_find(n) for n in range(200, 400)), *(find(n) for n in range(200))
+        )
+        assert await store.count("c", now=NOW) == 400
+    finally:
+        await store.close()
+
+
+async def test_put_into_a_missing_cache_is_refused(tmp_path: Path) -> None:
+    store = await new_store(tmp_path)
+    try:
+        with pytest.raises(CacheNotFound):
+            await store.put(make_entry(1, unit_vectors(1)[0], cache_id="missing"))
     finally:
         await store.close()
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -47,6 +48,8 @@ while the search waits; a larger one is built in the background while the exact 
 goes on answering, so that no request waits seconds for a build."""
 _BUILD_CHUNK = 2_000
 """Vectors added to a graph between checks that the store is not closing."""
+_BACKGROUND_THREADS = max(1, (os.cpu_count() or 2) - 1)
+"""Threads for a background build: one core stays free for searches and embedding."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -332,7 +335,8 @@ class CacheIndexes:
         for start in range(0, len(labels), _BUILD_CHUNK):
             if self._closed:
                 return
-            graph.add(labels[start : start + _BUILD_CHUNK], held[start : start + _BUILD_CHUNK])
+            chunk = slice(start, start + _BUILD_CHUNK)
+            graph.add(labels[chunk], held[chunk], threads=_BACKGROUND_THREADS)
 
         def swap(connection: sqlite3.Connection) -> None:
             with slot.lock, _read_transaction(connection):

@@ -205,7 +205,8 @@ def get_entry(
         f"SELECT {ENTRY_COLUMNS} FROM entries WHERE cache_id = ? AND entry_id = ? AND {LIVE}",
         (cache_id, entry_id, now),
     ).fetchone()
-    return None if row is None else entry_from_row(row)
+    entry = None if row is None else entry_from_row(row)
+    return entry if entry is not None and entry.is_live(now) else None
 
 
 def find_exact_sql(attribute_count: int) -> str:
@@ -231,7 +232,8 @@ def find_exact(
     rows = connection.execute(
         find_exact_sql(len(attributes)), [cache_id, exact_key(prompt), now, *pairs, limit]
     )
-    return [entry_from_row(row) for row in rows]
+    found = (entry_from_row(row) for row in rows)
+    return [entry for entry in found if entry.is_live(now)]
 
 
 def delete_entry(

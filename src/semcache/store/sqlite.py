@@ -107,14 +107,16 @@ class SQLiteStore:
 
         Args:
             hnsw_threshold: a cache with more vectors than this is searched with HNSW.
-            filter_exact_limit: an attribute filter matching at most this many entries is
-                answered by exact search over just those entries.
+            filter_exact_limit: most entries an attribute filter may match to be answered
+                by exact search over just those entries (fewer are, when oversampling
+                HNSW is cheaper).
             snapshot_every: save an HNSW index after this many changes (and at close).
             log_retention: changes kept in the log beyond what snapshots need.
             hnsw_ef_search: candidates HNSW keeps while searching (recall against time).
             readers: threads (and connections) serving reads.
             busy_timeout: seconds to wait for another process's write lock.
-            preload: load saved HNSW indexes in the background now, not at first search.
+            preload: load the indexes of large caches in the background now, not at
+                their first search.
 
         Raises:
             ConfigError: an option is out of range.
@@ -127,6 +129,7 @@ class SQLiteStore:
             log_retention=log_retention,
             hnsw_ef_search=hnsw_ef_search,
             readers=readers,
+            busy_timeout=busy_timeout,
         )
         options = IndexOptions(
             hnsw_threshold=hnsw_threshold,
@@ -146,7 +149,12 @@ class SQLiteStore:
             log_retention=log_retention,
         )
         if preload:
-            indexes.preload(await store._read(_snapshotted_caches))
+            try:
+                large = await store._read(lambda c: _large_caches(c, hnsw_threshold))
+            except BaseException:
+                await store.close()
+                raise
+            indexes.preload(large)
         return store
 
     @classmethod
@@ -299,7 +307,7 @@ class SQLiteStore:
             raise StoreUnavailable(f"the store in {self.directory} is closed")
 
 
-def _check_options(**options: int) -> None:
+def _check_options(**options: float) -> None:
     for name, value in options.items():
         minimum = 1 if name in ("readers", "hnsw_ef_search") else 0
         if value < minimum:
@@ -326,8 +334,15 @@ def _start(directory: Path, readers: int, busy_timeout: float) -> SQLiteExecutor
         raise StoreUnavailable(f"cannot open the store in {directory}: {error}") from exc
 
 
-def _snapshotted_caches(connection: sqlite3.Connection) -> list[CacheId]:
-    return [cache_id for (cache_id,) in connection.execute("SELECT cache_id FROM snapshots")]
+def _large_caches(connection: sqlite3.Connection, hnsw_threshold: int) -> list[CacheId]:
+    """Caches searched with HNSW, whose indexes take long enough to load that it is best
+    done before the first search asks."""
+    rows = connection.execute(
+        "SELECT cache_id FROM snapshots UNION"
+        " SELECT cache_id FROM entries GROUP BY cache_id HAVING count(*) > ?",
+        (hnsw_threshold,),
+    )
+    return [cache_id for (cache_id,) in rows]
 
 
 if TYPE_CHECKING:

@@ -190,13 +190,15 @@ class HNSWIndex:
     def __len__(self) -> int:
         return self._live
 
-    def add(self, labels: Labels, vectors: Vectors) -> None:
+    def add(self, labels: Labels, vectors: Vectors, *, threads: int | None = None) -> None:
+        """Add vectors; ``threads`` defaults to every core for large batches, else one."""
         if len(labels) == 0:
             return
         needed = self._graph.element_count + len(labels)
         if needed > self._graph.max_elements:
             self._graph.resize_index(max(needed, 2 * self._graph.max_elements))
-        threads = -1 if len(labels) >= _BULK else 1
+        if threads is None:
+            threads = -1 if len(labels) >= _BULK else 1
         self._graph.add_items(vectors, labels, num_threads=threads, replace_deleted=True)
         self._live += len(labels)
 
