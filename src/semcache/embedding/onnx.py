@@ -226,6 +226,9 @@ def _load_session(path: Path, threads: int | None) -> ort.InferenceSession:
     # 0 lets ONNX Runtime start one thread per physical core.
     options.intra_op_num_threads = threads or 0
     options.inter_op_num_threads = 1
+    # Idle worker threads would otherwise spin for a while after each call, taking the
+    # cores that the event loop and the store need to finish the same request.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
         return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as exc:
