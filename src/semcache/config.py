@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, get_args, get_type_hints
 
 from semcache.core.models import Limits
+from semcache.embedding.batching import BatchOptions
 from semcache.errors import ConfigError
 
 __all__ = ["ENV_PREFIX", "Settings", "setting_names"]
@@ -45,6 +46,18 @@ class Settings:
     )
     embedder: str = _setting("all-MiniLM-L6-v2", "Embedder of new caches")
     threads: int | None = _setting(None, "Threads the local model may use (default: all cores)")
+    embedding_batch_size: int = _setting(64, "Most prompts the local model embeds in one call")
+    embedding_batch_wait_ms: float = _setting(
+        2.0,
+        "Longest a model call waits to gather more concurrent prompts, in milliseconds "
+        "(only while requests are concurrent; 0: never)",
+    )
+    embedding_queue_size: int = _setting(
+        4096, "Most prompts waiting for the local model; beyond it requests get a 503"
+    )
+    embedding_cache_size: int = _setting(
+        4096, "Recent prompts whose vectors each model remembers (0: none)"
+    )
     max_body_bytes: int = _setting(1_048_576, "Largest request body accepted (413 beyond)")
     max_prompt_length: int = _setting(1024, "Longest prompt, in characters")
     max_attributes: int = _setting(5, "Most attributes an entry or filter may carry")
@@ -74,6 +87,23 @@ class Settings:
             max_attribute_value_length=self.max_attribute_value_length,
             max_ttl_millis=self.max_ttl_millis,
             max_results=self.max_results,
+        )
+
+    @property
+    def batching(self) -> BatchOptions:
+        """How the local model gathers concurrent prompts into one call."""
+        for name in ("embedding_batch_size", "embedding_queue_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"setting {name!r} must be at least 1, got {getattr(self, name)}")
+        if not 0 <= self.embedding_batch_wait_ms <= 1000:
+            raise ConfigError(
+                "setting 'embedding_batch_wait_ms' must be in [0, 1000], "
+                f"got {self.embedding_batch_wait_ms}"
+            )
+        return BatchOptions(
+            max_batch=self.embedding_batch_size,
+            max_wait=self.embedding_batch_wait_ms / 1000,
+            max_queue=self.embedding_queue_size,
         )
 
     @classmethod

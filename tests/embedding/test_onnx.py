@@ -144,3 +144,12 @@ def test_runtime_does_not_import_torch() -> None:
         "assert not heavy, heavy\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+@pytest.mark.anyio
+async def test_concurrent_calls_share_a_model_call(embedder: ONNXEmbedder) -> None:
+    texts = TEXTS[:8]
+    calls = embedder.batcher.stats.calls
+    vectors = await asyncio.gather(*(embedder.embed([text]) for text in texts))
+    assert embedder.batcher.stats.calls == calls + 1
+    np.testing.assert_allclose(np.concatenate(vectors), embedder.encode(texts), atol=1e-5)

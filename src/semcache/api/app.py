@@ -79,7 +79,10 @@ async def _open_services(
         stack.push_async_callback(store.close)
     if embedders is None:
         embedders = EmbedderRegistry(
-            threads=settings.threads, openai_api_key=settings.openai_api_key
+            threads=settings.threads,
+            openai_api_key=settings.openai_api_key,
+            batching=settings.batching,
+            prompt_cache_size=settings.embedding_cache_size,
         )
         stack.push_async_callback(embedders.close)
     rewriter = None

@@ -7,7 +7,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from semcache.types import Vectors
+from semcache.embedding.prompt_cache import PromptCache
+from semcache.types import Vector, Vectors
 
 __all__ = ["DEFAULT_THRESHOLD", "Embedder", "normalize"]
 
@@ -28,7 +29,8 @@ class Embedder(ABC):
 
     Subclasses implement `_embed` for one batch; `embed` normalises the result. An
     embedder is built before the server accepts requests, so no request waits for a model
-    to load.
+    to load. With a `prompt_cache`, prompts embedded lately are answered from it and only
+    the others reach `_embed`.
 
     Example::
 
@@ -39,12 +41,28 @@ class Embedder(ABC):
     name: str
     dimension: int
     default_threshold: float = DEFAULT_THRESHOLD
+    prompt_cache: PromptCache | None = None
+    """Vectors of recently embedded prompts; None embeds every prompt every time."""
 
     async def embed(self, texts: Sequence[str]) -> Vectors:
         """One unit vector per text, in order, as a float32 array of shape (n, dimension)."""
         if not texts:
             return np.empty((0, self.dimension), dtype=np.float32)
-        return normalize(await self._embed(list(texts)))
+        if self.prompt_cache is None:
+            return normalize(await self._embed(list(texts)))
+        return await self._embed_cached(list(texts), self.prompt_cache)
+
+    async def _embed_cached(self, texts: list[str], cache: PromptCache) -> Vectors:
+        found = [cache.get(text) for text in texts]
+        missing = list(dict.fromkeys(t for t, v in zip(texts, found, strict=True) if v is None))
+        computed: dict[str, Vector] = {}
+        if missing:
+            computed = dict(zip(missing, normalize(await self._embed(missing)), strict=True))
+            for text, vector in computed.items():
+                cache.put(text, vector)
+        rows = [computed[t] if v is None else v for t, v in zip(texts, found, strict=True)]
+        stacked: Vectors = np.stack(rows)
+        return stacked
 
     @abstractmethod
     async def _embed(self, texts: list[str]) -> Vectors:

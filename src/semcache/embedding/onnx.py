@@ -17,16 +17,21 @@ import onnxruntime as ort
 from tokenizers import Encoding, Tokenizer
 
 from semcache.embedding.base import Embedder, normalize
+from semcache.embedding.batching import BatchOptions, MicroBatcher
 from semcache.errors import ConfigError, EmbeddingError
-from semcache.types import Vectors
+from semcache.types import Vector, Vectors
 
-__all__ = ["DEFAULT_CHUNK_SIZE", "DEFAULT_MODEL_DIR", "ONNXEmbedder"]
+__all__ = ["DEFAULT_CHUNK_SIZE", "DEFAULT_MODEL_DIR", "ONNXEmbedder", "plan_chunks"]
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "all-MiniLM-L6-v2"
 """The model shipped with semcache: all-MiniLM-L6-v2 with int8 weights."""
 
 DEFAULT_CHUNK_SIZE = 64
 """Most texts given to the model in one call; bounds the memory a long batch takes."""
+
+_CALL_COST = 8
+"""The fixed cost of a model call, in tokens of work (measured: about 0.2 ms against
+0.09 ms a token on one core)."""
 
 _OUTPUT = "sentence_embedding"
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
@@ -68,8 +73,9 @@ class ONNXEmbedder(Embedder):
     Texts longer than ``max_tokens`` tokens are truncated.
 
     `embed` runs the model on one dedicated thread, so the event loop keeps serving while
-    ONNX Runtime spreads each call over the cores. `encode` is the same computation,
-    synchronous, for scripts.
+    ONNX Runtime spreads each call over the cores; concurrent calls are gathered into
+    shared model calls by a `MicroBatcher` (``batching``). `encode` is the same
+    computation, synchronous and unbatched, for scripts.
 
     Example::
 
@@ -86,6 +92,7 @@ class ONNXEmbedder(Embedder):
         name: str,
         dimension: int,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
+        batching: BatchOptions | None = None,
     ) -> None:
         if chunk_size < 1:
             raise ConfigError(f"chunk_size must be at least 1, got {chunk_size}")
@@ -96,6 +103,9 @@ class ONNXEmbedder(Embedder):
         self._tokenizer = tokenizer
         self._inputs = [i.name for i in session.get_inputs()]
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="semcache-embed")
+        self._batcher: MicroBatcher[str, Vector] = MicroBatcher(
+            self._embed_batch, options=batching, name=f"the model {name!r}"
+        )
         self._closed = False
 
     @classmethod
@@ -105,6 +115,7 @@ class ONNXEmbedder(Embedder):
         *,
         threads: int | None = None,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
+        batching: BatchOptions | None = None,
     ) -> ONNXEmbedder:
         """Load a model directory, check it, and run it once so no request waits for it.
 
@@ -113,6 +124,7 @@ class ONNXEmbedder(Embedder):
             threads: threads ONNX Runtime uses inside one call; ``None`` lets it choose
                 one per physical core.
             chunk_size: most texts given to the model in one call.
+            batching: how concurrent `embed` calls are gathered into model calls.
 
         Raises:
             ConfigError: a file is missing, malformed or fails its checksum, or an
@@ -135,7 +147,12 @@ class ONNXEmbedder(Embedder):
                 f"{model_path} gives {width} dimensions, model.json says {info.dimension}"
             )
         embedder = cls(
-            session, tokenizer, name=info.name, dimension=info.dimension, chunk_size=chunk_size
+            session,
+            tokenizer,
+            name=info.name,
+            dimension=info.dimension,
+            chunk_size=chunk_size,
+            batching=batching,
         )
         embedder.encode(["warm-up"])
         return embedder
@@ -155,11 +172,22 @@ class ONNXEmbedder(Embedder):
             return np.empty((0, self.dimension), dtype=np.float32)
         return normalize(self._forward(texts))
 
+    @property
+    def batcher(self) -> MicroBatcher[str, Vector]:
+        """The batcher that gathers concurrent `embed` calls (its ``stats`` count them)."""
+        return self._batcher
+
     async def _embed(self, texts: list[str]) -> Vectors:
         if self._closed:
             raise EmbeddingError(f"the embedder {self.name!r} is closed")
+        rows = await self._batcher(texts)
+        stacked: Vectors = np.stack(rows)
+        return stacked
+
+    async def _embed_batch(self, texts: list[str]) -> list[Vector]:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._forward, texts)
+        vectors = await loop.run_in_executor(self._executor, self._forward, texts)
+        return list(vectors)
 
     async def close(self) -> None:
         """Stop the model thread; calls already queued still finish."""
@@ -171,9 +199,10 @@ class ONNXEmbedder(Embedder):
         # Texts of similar length share a call, so little of it is spent on padding. A
         # text's vector does not depend on its neighbours, so the order is free.
         order = sorted(range(len(encodings)), key=lambda i: len(encodings[i].ids))
+        lengths = [len(encodings[i].ids) for i in order]
         vectors = np.empty((len(encodings), self.dimension), dtype=np.float32)
-        for start in range(0, len(order), self.chunk_size):
-            rows = order[start : start + self.chunk_size]
+        for start, end in plan_chunks(lengths, self.chunk_size):
+            rows = order[start:end]
             vectors[rows] = self._run([encodings[i] for i in rows])
         return vectors
 
@@ -192,6 +221,30 @@ class ONNXEmbedder(Embedder):
         except Exception as exc:
             raise EmbeddingError(f"the model {self.name!r} failed: {exc}") from exc
         return np.asarray(outputs[0], dtype=np.float32)
+
+
+def plan_chunks(
+    lengths: Sequence[int], chunk_size: int, *, call_cost: int = _CALL_COST
+) -> list[tuple[int, int]]:
+    """Cut texts sorted by token count into model calls: ``(start, end)`` ranges of at
+    most ``chunk_size``, each padded to its longest text.
+
+    A call's work grows with rows x longest length; each call also costs about
+    ``call_cost`` tokens' worth of fixed overhead. A new call starts where padding the
+    current one to the next length would waste more than that.
+    """
+    chunks: list[tuple[int, int]] = []
+    start = 0
+    for end in range(1, len(lengths) + 1):
+        if end == len(lengths):
+            chunks.append((start, end))
+        elif (
+            end - start == chunk_size
+            or (end - start) * (lengths[end] - lengths[end - 1]) > call_cost
+        ):
+            chunks.append((start, end))
+            start = end
+    return chunks
 
 
 def _check_sha256(path: Path, expected: str) -> None:

@@ -6,6 +6,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from semcache.embedding.base import Embedder
+from semcache.embedding.batching import BatchOptions
+from semcache.embedding.prompt_cache import DEFAULT_PROMPT_CACHE_SIZE, PromptCache
 from semcache.errors import ConfigError
 
 __all__ = ["DEFAULT_EMBEDDER", "MODELS_DIR", "EmbedderRegistry"]
@@ -19,7 +21,9 @@ class EmbedderRegistry(Mapping[str, Embedder]):
     """Gives the embedder for a name, loading it the first time it is asked for.
 
     A name is either a model directory under ``models_dir`` (``all-MiniLM-L6-v2``) or
-    ``openai:<model>@<base URL>`` for an OpenAI-compatible embeddings endpoint.
+    ``openai:<model>@<base URL>`` for an OpenAI-compatible embeddings endpoint. Each
+    embedder it loads gets a `PromptCache` of ``prompt_cache_size`` prompts (none at 0);
+    local models gather concurrent calls as ``batching`` says.
     """
 
     def __init__(
@@ -28,10 +32,16 @@ class EmbedderRegistry(Mapping[str, Embedder]):
         models_dir: Path = MODELS_DIR,
         threads: int | None = None,
         openai_api_key: str | None = None,
+        batching: BatchOptions | None = None,
+        prompt_cache_size: int = DEFAULT_PROMPT_CACHE_SIZE,
     ) -> None:
+        if prompt_cache_size < 0:
+            raise ConfigError(f"prompt_cache_size must be at least 0, got {prompt_cache_size}")
         self.models_dir = models_dir
         self.threads = threads
         self.openai_api_key = openai_api_key
+        self.batching = batching
+        self.prompt_cache_size = prompt_cache_size
         self._loaded: dict[str, Embedder] = {}
 
     def register(self, name: str, embedder: Embedder) -> None:
@@ -51,7 +61,10 @@ class EmbedderRegistry(Mapping[str, Embedder]):
 
     def __getitem__(self, name: str) -> Embedder:
         if name not in self._loaded:
-            self._loaded[name] = self._load(name)
+            embedder = self._load(name)
+            if self.prompt_cache_size:
+                embedder.prompt_cache = PromptCache(self.prompt_cache_size)
+            self._loaded[name] = embedder
         return self._loaded[name]
 
     def __iter__(self) -> Iterator[str]:
@@ -76,7 +89,9 @@ class EmbedderRegistry(Mapping[str, Embedder]):
         from semcache.embedding.onnx import ONNXEmbedder
 
         try:
-            return ONNXEmbedder.from_directory(self.models_dir / name, threads=self.threads)
+            return ONNXEmbedder.from_directory(
+                self.models_dir / name, threads=self.threads, batching=self.batching
+            )
         except Exception as exc:
             raise ConfigError(f"cannot load the model {name!r}: {exc}") from exc
 
