@@ -14,7 +14,7 @@ class CountingEmbedder(FakeEmbedder):
         super().__init__(dimension=8)
         self.texts: list[str] = []
 
-    async def _embed(self, texts: list[str]):  # type: ignore[no-untyped-def]
+    async def _embed(self, texts: list[str]):
         self.texts += texts
         return await super()._embed(texts)
 
