@@ -67,6 +67,17 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE TABLE meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
         "INSERT INTO meta (name, value) VALUES ('pruned_through', 0)",
     ),
+    (
+        # A counter of changes to keys and caches, bumped by triggers in the changing
+        # transaction itself: processes check it to keep key and cache lookups in memory.
+        "INSERT INTO meta (name, value) VALUES ('auth_version', 0)",
+        *(
+            f"""CREATE TRIGGER {table}_{event.lower()}_auth AFTER {event} ON {table}
+            BEGIN UPDATE meta SET value = value + 1 WHERE name = 'auth_version'; END"""
+            for table in ("keys", "caches")
+            for event in ("INSERT", "UPDATE", "DELETE")
+        ),
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -13,6 +13,7 @@ from urllib.parse import unquote
 from semcache.errors import ConfigError, StoreError, StoreUnavailable
 from semcache.store import _sqlite_rows as rows
 from semcache.store import _sqlite_vectors as vectors
+from semcache.store._sqlite_auth import AuthCache, read_versioned
 from semcache.store._sqlite_executor import SQLiteExecutor, WriteStats, translate
 from semcache.store._sqlite_index import (
     DEFAULT_HNSW_THRESHOLD,
@@ -87,6 +88,9 @@ class SQLiteStore:
         self._indexes = indexes
         self._filter_exact_limit = filter_exact_limit
         self._log_retention = log_retention
+        self._auth = AuthCache(
+            lambda: connect(directory / DATABASE_NAME, busy_timeout=0, query_only=True)
+        )
         self._closed = False
 
     @classmethod
@@ -173,7 +177,15 @@ class SQLiteStore:
         return await self._write(lambda c: rows.create_cache(c, config))
 
     async def get_cache(self, cache_id: CacheId) -> CacheConfig | None:
-        return await self._read(lambda c: rows.get_cache(c, cache_id))
+        held = self._auth.get("cache", cache_id)
+        if isinstance(held, CacheConfig):
+            return held
+        cache, version = await self._read(
+            lambda c: read_versioned(c, lambda c: rows.get_cache(c, cache_id))
+        )
+        if cache is not None:
+            self._auth.put("cache", cache_id, cache, version)
+        return cache
 
     async def list_caches(self) -> list[CacheConfig]:
         return await self._read(rows.list_caches)
@@ -190,7 +202,15 @@ class SQLiteStore:
         await self._write(lambda c: rows.put_key(c, key))
 
     async def get_key(self, key_id: str) -> KeyRecord | None:
-        return await self._read(lambda c: rows.get_key(c, key_id))
+        held = self._auth.get("key", key_id)
+        if isinstance(held, KeyRecord):
+            return held
+        key, version = await self._read(
+            lambda c: read_versioned(c, lambda c: rows.get_key(c, key_id))
+        )
+        if key is not None:
+            self._auth.put("key", key_id, key, version)
+        return key
 
     async def list_keys(self, cache_id: CacheId | None = None) -> list[KeyRecord]:
         return await self._read(lambda c: rows.list_keys(c, cache_id))
@@ -292,6 +312,7 @@ class SQLiteStore:
         try:
             self._indexes.close()
         finally:
+            self._auth.close()
             self._executor.close()
 
     async def _read(self, job: Callable[[sqlite3.Connection], T]) -> T:
