@@ -60,9 +60,11 @@ async def ensure_quickstart(
         }
         _write_env(path, values, client_env)
         return QuickStart(path, values, created=False, extra=client_env)
-    if await services.admin.list():
+    # Servers sharing a database may start at once: only the one that creates the first
+    # cache goes on to make its keys.
+    cache = await services.admin.create_first(CacheSpec(name="default"))
+    if cache is None:
         return None
-    cache = await services.admin.create(CacheSpec(name="default"))
     issued = await services.keys.issue(cache.id, label="quick start")
     values = {"HOST": host, "CACHE_ID": cache.id, "API_KEY": issued.secret}
     admin_key_path = await _ensure_admin_key(services, data_dir)

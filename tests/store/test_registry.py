@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -39,7 +41,8 @@ async def test_plain_directory_means_sqlite(tmp_path: Path) -> None:
 
 
 async def test_unknown_scheme_names_the_url_and_the_known_schemes() -> None:
-    with pytest.raises(ConfigError, match=r"'redis://host/0'.*'redis'.*known: sqlite://"):
+    known = "known: postgres://, postgresql://, sqlite://"
+    with pytest.raises(ConfigError, match=rf"'redis://host/0'.*'redis'.*{known}"):
         await open_store("redis://host/0")
 
 
@@ -60,6 +63,37 @@ async def test_backend_that_cannot_be_imported_gives_the_install_hint(
 
 
 def test_registry_is_read_only() -> None:
-    assert set(registry) == {"sqlite"}
+    assert set(registry) == {"sqlite", "postgresql", "postgres"}
     with pytest.raises(TypeError):
         registry["other"] = Backend("x:y")  # type: ignore[index]
+
+
+async def test_postgresql_url_opens_the_postgres_store(postgres_url: str) -> None:
+    from semcache.store.postgres import PostgresStore
+
+    for url in [postgres_url, postgres_url.replace("postgresql://", "postgres://", 1)]:
+        store = await open_store(url)
+        try:
+            assert isinstance(store, PostgresStore)
+        finally:
+            await store.close()
+
+
+_WITHOUT_DRIVER = """
+import asyncio, sys
+for name in ("psycopg", "psycopg_pool"):
+    sys.modules[name] = None  # makes importing it fail
+import semcache.api.app, semcache.cli, semcache.store.registry
+from semcache.errors import ConfigError
+try:
+    asyncio.run(semcache.store.registry.open_store("postgresql://db/semcache"))
+except ConfigError as exc:
+    print(exc)
+"""
+
+
+def test_base_install_imports_without_the_postgres_driver() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", _WITHOUT_DRIVER], capture_output=True, text=True, check=True
+    )
+    assert "pip install 'semcache[postgres]'" in result.stdout

@@ -63,6 +63,18 @@ class CacheAdmin:
         self.limits = limits
 
     async def create(self, spec: CacheSpec) -> CacheConfig:
+        config = self._config(spec)
+        if not await self.store.create_cache(config):
+            raise CacheConflict(f"a cache with ID {config.id!r} already exists")
+        return config
+
+    async def create_first(self, spec: CacheSpec) -> CacheConfig | None:
+        """Create the cache only if the store has none, atomically for every process
+        sharing the store; None if it had one."""
+        config = self._config(spec)
+        return config if await self.store.create_cache(config, if_no_caches=True) else None
+
+    def _config(self, spec: CacheSpec) -> CacheConfig:
         config = CacheConfig(
             id=spec.id or uuid.uuid4().hex,
             name=spec.name,
@@ -73,8 +85,6 @@ class CacheAdmin:
             ttl_millis=spec.ttl_millis,
         )
         self._check(config)
-        if not await self.store.create_cache(config):
-            raise CacheConflict(f"a cache with ID {config.id!r} already exists")
         return config
 
     async def get(self, cache_id: CacheId) -> CacheConfig:

@@ -88,9 +88,12 @@ def _log_clear(connection: sqlite3.Connection, cache_id: CacheId) -> None:
 # caches
 
 
-def create_cache(connection: sqlite3.Connection, config: CacheConfig) -> bool:
+def create_cache(connection: sqlite3.Connection, config: CacheConfig, if_no_caches: bool) -> bool:
+    # The writer's BEGIN IMMEDIATE makes the check and the insert one step for every process.
+    condition = "NOT EXISTS (SELECT 1 FROM caches)" if if_no_caches else "true"
     cursor = connection.execute(
-        "INSERT INTO caches (id, config, created_at) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING",
+        "INSERT INTO caches (id, config, created_at)"
+        f" SELECT ?, ?, ? WHERE {condition} ON CONFLICT (id) DO NOTHING",
         (config.id, json.dumps(config.to_dict(), ensure_ascii=False), config.created_at),
     )
     return cursor.rowcount == 1

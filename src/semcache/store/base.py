@@ -134,8 +134,14 @@ class Store(Protocol):
 
     # caches
 
-    async def create_cache(self, config: CacheConfig) -> bool:
-        """Create a cache. Returns False, changing nothing, if the ID is taken."""
+    async def create_cache(self, config: CacheConfig, *, if_no_caches: bool = False) -> bool:
+        """Create a cache. Returns False, changing nothing, if the ID is taken.
+
+        With ``if_no_caches``, also returns False, changing nothing, if the store holds any
+        cache at all. The check and the creation are one step for every process using the
+        store: of several servers starting at once on an empty store, exactly one creates
+        its first cache.
+        """
         ...
 
     async def get_cache(self, cache_id: CacheId) -> CacheConfig | None:

@@ -27,8 +27,11 @@ class Backend:
     install_hint: str | None = None
 
 
+_POSTGRES = Backend("semcache.store.postgres:PostgresStore", "pip install 'semcache[postgres]'")
 _registry: dict[str, Backend] = {
     "sqlite": Backend("semcache.store.sqlite:SQLiteStore"),
+    "postgresql": _POSTGRES,
+    "postgres": _POSTGRES,
 }
 registry: Mapping[str, Backend] = MappingProxyType(_registry)
 """Known URL schemes and their backends (read-only)."""
@@ -44,7 +47,8 @@ async def open_store(url: str) -> Store:
     """Open the store ``url`` names.
 
     ``sqlite:///absolute/dir``, ``sqlite://relative/dir`` or a plain directory path open the
-    embedded SQLite store in that directory.
+    embedded SQLite store in that directory; ``postgresql://…`` (or ``postgres://…``) opens
+    the PostgreSQL store, which needs ``semcache[postgres]``.
 
     Raises:
         ConfigError: the URL is empty, malformed or has an unknown scheme, or its backend

@@ -173,8 +173,8 @@ class SQLiteStore:
 
     # caches
 
-    async def create_cache(self, config: CacheConfig) -> bool:
-        return await self._write(lambda c: rows.create_cache(c, config))
+    async def create_cache(self, config: CacheConfig, *, if_no_caches: bool = False) -> bool:
+        return await self._write(lambda c: rows.create_cache(c, config, if_no_caches))
 
     async def get_cache(self, cache_id: CacheId) -> CacheConfig | None:
         held = self._auth.get("cache", cache_id)

@@ -126,6 +126,20 @@ class StoreContractTests:
         assert await store.create_cache(second) is False
         assert await store.get_cache("taken") == first
 
+    async def test_create_cache_if_no_caches_only_on_an_empty_store(self, store: Store) -> None:
+        assert await store.create_cache(cache_config("first"), if_no_caches=True) is True
+        assert await store.create_cache(cache_config("second"), if_no_caches=True) is False
+        assert [config.id for config in await store.list_caches()] == ["first"]
+        assert await store.create_cache(cache_config("second")) is True
+
+    async def test_create_cache_if_no_caches_at_once_creates_one(self, store: Store) -> None:
+        configs = [cache_config(f"racer{number}") for number in range(8)]
+        created = await asyncio.gather(
+            *(store.create_cache(config, if_no_caches=True) for config in configs)
+        )
+        assert sorted(created) == [False] * 7 + [True]
+        assert len(await store.list_caches()) == 1
+
     async def test_get_cache_unknown_returns_none(self, store: Store) -> None:
         assert await store.get_cache("nope") is None
 
