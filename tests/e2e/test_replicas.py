@@ -26,7 +26,11 @@ def replicas(
     """Two servers started at the same moment on an empty database."""
     url = postgres.create_database(f"replicas_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}")
     base = tmp_path_factory.mktemp("replicas")
-    servers = [ServerProcess(base / f"replica{n}", args=["--store", url]) for n in (1, 2)]
+    # The second runs two worker processes: every process is a replica.
+    servers = [
+        ServerProcess(base / "replica1", args=["--store", url]),
+        ServerProcess(base / "replica2", args=["--store", url, "--workers", "2"]),
+    ]
     try:
         with ThreadPoolExecutor(2) as starting:
             list(starting.map(lambda server: server.start(), servers))
