@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/search_latency.py                 # 10,000 entries, 1,000 searches
     .venv/bin/python bench/search_latency.py --entries 2000 --searches 200
+    .venv/bin/python bench/search_latency.py --store postgresql://…   # an empty database
 
 Starts a real server (plain HTTP, embedded store) in a temporary directory, stores the
 entries through the API, then searches stored prompts one at a time (a single client) with
@@ -97,13 +98,20 @@ def main() -> None:
     parser.add_argument("--entries", type=int, default=10_000)
     parser.add_argument("--searches", type=int, default=1_000)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument(
+        "--store",
+        help="store URL for the server, e.g. an empty PostgreSQL database"
+        " (default: the embedded store in a temporary directory)",
+    )
     args = parser.parse_args()
     prompts = load_prompts(args.data, args.entries)
     queries = prompts[:: max(1, len(prompts) // args.searches)][: args.searches]
 
     with (
         tempfile.TemporaryDirectory() as directory,
-        ServerProcess(Path(directory) / "data") as server,
+        ServerProcess(
+            Path(directory) / "data", args=["--store", args.store] if args.store else []
+        ) as server,
     ):
         admin = {"Authorization": f"Bearer {server.admin_key}"}
         cache_id = httpx.post(f"{server.url}/admin/v1/caches", json={}, headers=admin).json()["id"]
