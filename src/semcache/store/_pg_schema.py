@@ -51,6 +51,24 @@ MIGRATIONS: tuple[tuple[LiteralString, ...], ...] = (
         """CREATE INDEX semcache_entries_expiry ON semcache_entries (expires_at)
             WHERE expires_at IS NOT NULL""",
     ),
+    (
+        # Per-minute search statistics, added to by every replica.
+        """CREATE TABLE semcache_stats (
+            cache_no bigint NOT NULL REFERENCES semcache_caches (no) ON DELETE CASCADE,
+            minute bigint NOT NULL,
+            searches bigint NOT NULL,
+            hits bigint NOT NULL,
+            latency_ms_sum double precision NOT NULL,
+            latency_counts bigint[] NOT NULL,
+            similarity_counts bigint[] NOT NULL,
+            items bigint,
+            PRIMARY KEY (cache_no, minute)
+        )""",
+        "CREATE INDEX semcache_stats_minute ON semcache_stats (minute)",
+        # Pages of entries, newest first, without sorting the whole cache.
+        """CREATE INDEX semcache_entries_listing
+            ON semcache_entries (cache_no, created_at, entry_id COLLATE "C")""",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -78,6 +78,26 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             for event in ("INSERT", "UPDATE", "DELETE")
         ),
     ),
+    (
+        # Per-minute search statistics; histograms are JSON arrays of counts.
+        """CREATE TABLE stats (
+            cache_id TEXT NOT NULL REFERENCES caches (id) ON DELETE CASCADE,
+            minute INTEGER NOT NULL,
+            searches INTEGER NOT NULL,
+            hits INTEGER NOT NULL,
+            latency_ms_sum REAL NOT NULL,
+            latency_counts TEXT NOT NULL,
+            similarity_counts TEXT NOT NULL,
+            items INTEGER,
+            PRIMARY KEY (cache_id, minute)
+        ) WITHOUT ROWID""",
+        "CREATE INDEX stats_minute ON stats (minute)",
+        # Pages of entries, newest first, without sorting the whole cache. The index is
+        # partial so that only a query naming its condition uses it: the planner would
+        # otherwise prefer it for find_exact's ORDER BY over the (cache_id, prompt_key) index.
+        """CREATE INDEX entries_listing ON entries (cache_id, created_at, entry_id)
+        WHERE created_at IS NOT NULL""",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -8,7 +8,7 @@ vectors are made: the cache service (``semcache.core``) hands it finished record
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -17,8 +17,10 @@ from semcache.types import Attributes, CacheId, EntryId, Millis, Vector
 __all__ = [
     "CacheConfig",
     "Entry",
+    "EntryCursor",
     "KeyRecord",
     "Match",
+    "StatsBucket",
     "Store",
     "exact_key",
     "matches_attributes",
@@ -102,6 +104,31 @@ class Match:
 
     entry: Entry
     similarity: float
+
+
+EntryCursor = tuple[Millis, EntryId]
+"""Where a page of `Store.list_entries` ends: the last entry's ``(created_at, id)``."""
+
+
+@dataclass(frozen=True, slots=True)
+class StatsBucket:
+    """What the searches of one cache added up to in one minute.
+
+    Every field but ``items`` is a count or a sum, so buckets recorded by several processes
+    add up. ``minute`` is the start of the minute in milliseconds since the epoch (a multiple
+    of 60,000). ``latency_counts`` and ``similarity_counts`` are histograms: how many
+    searches fell in each bucket, in an order the caller fixes. ``items`` is the cache's
+    entry count as sampled during the minute, or None when nobody sampled it.
+    """
+
+    cache_id: CacheId
+    minute: Millis
+    searches: int = 0
+    hits: int = 0
+    latency_ms_sum: float = 0.0
+    latency_counts: tuple[int, ...] = ()
+    similarity_counts: tuple[int, ...] = ()
+    items: int | None = None
 
 
 def exact_key(prompt: str) -> str:
@@ -224,8 +251,39 @@ class Store(Protocol):
         """How many live entries the cache holds."""
         ...
 
+    async def list_entries(
+        self, cache_id: CacheId, *, now: Millis, limit: int, after: EntryCursor | None = None
+    ) -> list[Entry]:
+        """Live entries of the cache, newest first: by ``created_at``, then ``id``, both
+        descending; at most ``limit``. With ``after``, only the entries that come after that
+        ``(created_at, id)`` in this order, so that pages never repeat or skip an entry
+        that stays put. Uses an index, not a sort of the whole cache."""
+        ...
+
     async def purge_expired(self, *, now: Millis, limit: int = 10_000) -> int:
         """Reclaim up to ``limit`` expired entries of any cache; returns how many."""
+        ...
+
+    # statistics
+
+    async def record_stats(self, buckets: Sequence[StatsBucket]) -> None:
+        """Add each bucket to the stored bucket of the same cache and minute, creating it.
+
+        Counts and sums add up; histograms add up element by element (the shorter padded
+        with zeros); ``items`` keeps the larger sample. Each bucket is added exactly once,
+        atomically, even when several processes record the same minute at once. Buckets of
+        a cache that does not exist are dropped.
+        """
+        ...
+
+    async def read_stats(self, cache_id: CacheId, *, since: Millis) -> list[StatsBucket]:
+        """The cache's stored buckets whose minute starts at or after ``since``, oldest
+        first. A deleted cache's buckets are gone with it."""
+        ...
+
+    async def prune_stats(self, *, before: Millis) -> int:
+        """Delete the buckets of every cache whose minute starts before ``before``;
+        returns how many."""
         ...
 
     async def close(self) -> None:

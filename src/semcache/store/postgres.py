@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -15,6 +15,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from semcache.errors import CacheNotFound, StoreError, StoreUnavailable
 from semcache.store import _pg_rows as rows
+from semcache.store import _pg_stats as stats
 from semcache.store._pg_connect import (
     DEFAULT_FILTER_EXACT_LIMIT,
     DEFAULT_HNSW_EF_CONSTRUCTION,
@@ -33,7 +34,7 @@ from semcache.store._pg_errors import translate, translated
 from semcache.store._pg_indexes import HNSWIndexes
 from semcache.store._pg_schema import SchemaTooNew, migrate
 from semcache.store._pg_search import SearchRequest, SearchTuning, search, unit_vector
-from semcache.store.base import CacheConfig, Entry, KeyRecord, Match
+from semcache.store.base import CacheConfig, Entry, EntryCursor, KeyRecord, Match, StatsBucket
 from semcache.types import Attributes, CacheId, EntryId, Millis, Vector
 
 if TYPE_CHECKING:
@@ -227,6 +228,13 @@ class PostgresStore:
     async def count(self, cache_id: CacheId, *, now: Millis) -> int:
         return await self._run(lambda c: rows.count_live(c, cache_id, now))
 
+    async def list_entries(
+        self, cache_id: CacheId, *, now: Millis, limit: int, after: EntryCursor | None = None
+    ) -> list[Entry]:
+        if limit <= 0:
+            return []
+        return await self._run(lambda c: stats.list_entries(c, cache_id, now, limit, after))
+
     async def purge_expired(self, *, now: Millis, limit: int = 10_000) -> int:
         """Delete expired entries in transactions of at most 1,000; also repair the HNSW
         indexes if a process stopped before building or dropping one."""
@@ -239,6 +247,18 @@ class PostgresStore:
                 break
         self._indexes.reconcile()
         return purged
+
+    # statistics
+
+    async def record_stats(self, buckets: Sequence[StatsBucket]) -> None:
+        if buckets:
+            await self._run(lambda c: stats.add_buckets(c, buckets))
+
+    async def read_stats(self, cache_id: CacheId, *, since: Millis) -> list[StatsBucket]:
+        return await self._run(lambda c: stats.read_stats(c, cache_id, since))
+
+    async def prune_stats(self, *, before: Millis) -> int:
+        return await self._run(lambda c: stats.prune_stats(c, before))
 
     async def close(self) -> None:
         if self._closed:

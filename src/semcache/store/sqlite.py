@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -12,6 +12,7 @@ from urllib.parse import unquote
 
 from semcache.errors import ConfigError, StoreError, StoreUnavailable
 from semcache.store import _sqlite_rows as rows
+from semcache.store import _sqlite_stats as stats
 from semcache.store import _sqlite_vectors as vectors
 from semcache.store._sqlite_auth import AuthCache, read_versioned
 from semcache.store._sqlite_executor import SQLiteExecutor, WriteStats, translate
@@ -30,7 +31,7 @@ from semcache.store._sqlite_search import (
     search,
     unit_vector,
 )
-from semcache.store.base import CacheConfig, Entry, KeyRecord, Match
+from semcache.store.base import CacheConfig, Entry, EntryCursor, KeyRecord, Match, StatsBucket
 from semcache.store.vector_index import DEFAULT_EF_SEARCH
 from semcache.types import Attributes, CacheId, EntryId, Millis, Vector
 
@@ -271,6 +272,13 @@ class SQLiteStore:
     async def count(self, cache_id: CacheId, *, now: Millis) -> int:
         return await self._read(lambda c: rows.count_live(c, cache_id, now))
 
+    async def list_entries(
+        self, cache_id: CacheId, *, now: Millis, limit: int, after: EntryCursor | None = None
+    ) -> list[Entry]:
+        if limit <= 0:
+            return []
+        return await self._read(lambda c: stats.list_entries(c, cache_id, now, limit, after))
+
     async def purge_expired(self, *, now: Millis, limit: int = 10_000) -> int:
         """Delete expired entries in transactions of at most 1,000, so that other writes
         wait little; then prune the change log."""
@@ -285,6 +293,18 @@ class SQLiteStore:
             lambda c: vectors.prune_changes(c, keep=self._log_retention, batch=_PRUNE_BATCH)
         )
         return purged
+
+    # statistics
+
+    async def record_stats(self, buckets: Sequence[StatsBucket]) -> None:
+        if buckets:
+            await self._write(lambda c: stats.add_buckets(c, buckets))
+
+    async def read_stats(self, cache_id: CacheId, *, since: Millis) -> list[StatsBucket]:
+        return await self._read(lambda c: stats.read_stats(c, cache_id, since))
+
+    async def prune_stats(self, *, before: Millis) -> int:
+        return await self._write(lambda c: stats.prune_stats(c, before))
 
     async def close(self) -> None:
         if self._closed:

@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from semcache.store.base import CacheConfig, Entry, KeyRecord, Match, Store
+from semcache.testing._stats_suite import StatsContractTests
 from semcache.testing._store_factories import (
     CACHE,
     HOUR,
@@ -109,7 +110,7 @@ async def _search(store: Store, vector: Vector, **options: Any) -> list[Match]:
 
 
 @pytest.mark.anyio
-class StoreContractTests:
+class StoreContractTests(StatsContractTests):
     """The behaviour of `Store` that semcache relies on. Test methods only."""
 
     # caches
