@@ -1,0 +1,121 @@
+"""Counting searches per cache and minute, and adding the counts to the store every few
+seconds, so that statistics survive restarts and add up over processes and replicas."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from semcache.core.observer import SearchTrace
+from semcache.core.stats import (
+    LATENCY_BOUNDS_MS,
+    MINUTE,
+    SIMILARITY_BOUNDS,
+    latency_bucket,
+    similarity_bucket,
+)
+from semcache.errors import SemcacheError
+from semcache.store.base import StatsBucket, Store
+from semcache.types import CacheId, Millis
+
+__all__ = ["StatsRecorder"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class _Counts:
+    searches: int = 0
+    hits: int = 0
+    latency_ms_sum: float = 0.0
+    latency: list[int] = field(default_factory=lambda: [0] * (len(LATENCY_BOUNDS_MS) + 1))
+    similarity: list[int] = field(default_factory=lambda: [0] * len(SIMILARITY_BOUNDS))
+    items: int | None = None
+
+    def bucket(self, cache_id: CacheId, minute: Millis) -> StatsBucket:
+        return StatsBucket(
+            cache_id=cache_id,
+            minute=minute,
+            searches=self.searches,
+            hits=self.hits,
+            latency_ms_sum=self.latency_ms_sum,
+            latency_counts=tuple(self.latency),
+            similarity_counts=tuple(self.similarity),
+            items=self.items,
+        )
+
+
+class StatsRecorder:
+    """A `CacheObserver` that counts searches in memory and adds them to the store's
+    per-minute buckets at each `flush`.
+
+    Each cache active in a minute (searched, or its entries changed) also gets its entry
+    count sampled once in that minute, at a flush. A flush that fails keeps its counts
+    for the next one.
+    """
+
+    def __init__(self, store: Store, *, clock: Callable[[], Millis]) -> None:
+        self.store = store
+        self.clock = clock
+        self._pending: dict[tuple[CacheId, Millis], _Counts] = {}
+        self._sampled: set[tuple[CacheId, Millis]] = set()
+
+    def searched(self, cache_id: CacheId, trace: SearchTrace) -> None:
+        counts = self._counts(cache_id)
+        milliseconds = trace.seconds * 1000
+        counts.searches += 1
+        counts.hits += trace.hit
+        counts.latency_ms_sum += milliseconds
+        counts.latency[latency_bucket(milliseconds)] += 1
+        if trace.nearest is not None:
+            counts.similarity[similarity_bucket(trace.nearest)] += 1
+
+    def changed(self, cache_id: CacheId) -> None:
+        self._counts(cache_id)
+
+    def _counts(self, cache_id: CacheId) -> _Counts:
+        now = self.clock()
+        key = (cache_id, now - now % MINUTE)
+        counts = self._pending.get(key)
+        if counts is None:
+            counts = self._pending[key] = _Counts()
+        return counts
+
+    async def flush(self) -> int:
+        """Add what was counted since the last flush to the store; returns how many
+        buckets were written."""
+        pending, self._pending = self._pending, {}
+        if not pending:
+            return 0
+        try:
+            await self._sample_items(pending)
+            buckets = [counts.bucket(*key) for key, counts in pending.items()]
+            await self.store.record_stats(buckets)
+        except SemcacheError as exc:
+            logger.warning("saving statistics failed, will retry: %s", exc)
+            self._keep(pending)
+            return 0
+        return len(buckets)
+
+    async def _sample_items(self, pending: dict[tuple[CacheId, Millis], _Counts]) -> None:
+        now = self.clock()
+        current = now - now % MINUTE
+        self._sampled = {key for key in self._sampled if key[1] >= current - MINUTE}
+        for key, counts in pending.items():
+            if key not in self._sampled and counts.items is None:
+                counts.items = await self.store.count(key[0], now=now)
+                self._sampled.add(key)
+
+    def _keep(self, pending: dict[tuple[CacheId, Millis], _Counts]) -> None:
+        for key, counts in pending.items():
+            newer = self._pending.get(key)
+            if newer is not None:
+                counts.searches += newer.searches
+                counts.hits += newer.hits
+                counts.latency_ms_sum += newer.latency_ms_sum
+                counts.latency = [a + b for a, b in zip(counts.latency, newer.latency, strict=True)]
+                counts.similarity = [
+                    a + b for a, b in zip(counts.similarity, newer.similarity, strict=True)
+                ]
+            self._pending[key] = counts
