@@ -159,7 +159,9 @@ class SQLiteStore:
             except BaseException:
                 await store.close()
                 raise
-            indexes.preload(large)
+            # Started once the opener yields to the event loop, so a store opened only for
+            # a moment (a CLI command) is closed before it reads gigabytes of index.
+            loop.call_soon(store._preload, large)
         return store
 
     @classmethod
@@ -314,6 +316,10 @@ class SQLiteStore:
         await loop.run_in_executor(None, self._close_blocking)
 
     # beyond the protocol
+
+    def _preload(self, cache_ids: list[CacheId]) -> None:
+        if not self._closed:
+            self._indexes.preload(cache_ids)
 
     def index_stats(self, cache_id: CacheId) -> IndexStats | None:
         """How this process's vector index of the cache was built, or None if not loaded."""
