@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from pathlib import Path
 
@@ -21,3 +22,15 @@ def test_every_sqlite_option_is_documented() -> None:
     for name, parameter in options.items():
         if parameter.kind is inspect.Parameter.KEYWORD_ONLY:
             assert f"| `{name}` |" in STORE_DOC, name
+
+
+def test_every_postgres_option_is_documented_and_read_from_urls() -> None:
+    from semcache.store._pg_connect import PostgresOptions
+    from semcache.store.postgres import PostgresStore
+
+    section = STORE_DOC[STORE_DOC.index("## The PostgreSQL store") :]
+    options = inspect.signature(PostgresStore.open).parameters
+    names = [n for n, p in options.items() if p.kind is inspect.Parameter.KEYWORD_ONLY]
+    assert names == [field.name for field in dataclasses.fields(PostgresOptions)]
+    for name in names:
+        assert f"| `{name}` |" in section, name

@@ -178,14 +178,16 @@ async def _hnsw(
     text = hnsw_sql(number, dimension, filtered=bool(request.attributes))
     ef_search = tuning.ef_search * 4 if request.attributes else tuning.ef_search
     ef_search = min(HNSW_MAX_EF_SEARCH, max(ef_search, request.limit))
-    if ef_search == tuning.ef_search:
+    settings: list[sql.SQL | sql.Composed] = []
+    if ef_search != tuning.ef_search:
+        settings.append(sql.SQL("SET LOCAL hnsw.ef_search = {}").format(sql.Literal(ef_search)))
+    if request.attributes and tuning.iterative_scan:
+        settings.append(sql.SQL("SET LOCAL hnsw.iterative_scan = strict_order"))
+    if not settings:
         cursor = await connection.execute(text, parameters)
         return _matches(request.cache_id, await cursor.fetchall())
     async with connection.transaction():
-        await connection.execute(
-            sql.SQL("SET LOCAL hnsw.ef_search = {}").format(sql.Literal(ef_search))
-        )
-        if request.attributes and tuning.iterative_scan:
-            await connection.execute("SET LOCAL hnsw.iterative_scan = strict_order")
+        for setting in settings:
+            await connection.execute(setting)
         cursor = await connection.execute(text, parameters)
         return _matches(request.cache_id, await cursor.fetchall())
