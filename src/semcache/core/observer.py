@@ -8,6 +8,7 @@ must only count, never wait.
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from time import perf_counter
 from types import TracebackType
@@ -15,7 +16,7 @@ from typing import Protocol
 
 from semcache.core.models import Strategy
 from semcache.store.base import Entry
-from semcache.types import CacheId
+from semcache.types import CacheId, EntryId
 
 __all__ = [
     "CacheObserver",
@@ -53,12 +54,18 @@ class Decision(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class ExplainedCandidate:
-    """An entry a search weighed, its similarity (0 to 1), and what the search decided."""
+    """An entry a search found, and what it decided about it.
+
+    ``similarity`` is what the threshold was compared with (None if the search did not
+    judge the candidate); ``cosine`` is the cosine similarity of the two prompts'
+    embeddings (None for an exact hit).
+    """
 
     entry: Entry
-    similarity: float
     strategy: Strategy
     decision: Decision
+    similarity: float | None
+    cosine: float | None = None
 
 
 class _Timer:
@@ -80,15 +87,24 @@ class _Timer:
         seconds[self._stage] = seconds.get(self._stage, 0.0) + perf_counter() - self._started
 
 
+@dataclass(frozen=True, slots=True)
+class _Weighed:
+    entry: Entry
+    strategy: Strategy
+    similarity: float | None
+    cosine: float | None
+    passed: bool
+
+
 @dataclass(slots=True)
 class SearchTrace:
     """One search, measured as it ran.
 
     ``lookups`` has one ``(strategy, found)`` pair per strategy that ran. ``nearest`` is
-    the best similarity among the semantic candidates, hits or not (None when no semantic
-    lookup ran or it found nothing). ``show`` asks the semantic lookup to fetch at least
-    that many candidates and to keep them, with their decisions, in ``candidates``: that
-    is how a search is explained.
+    the best similarity the semantic lookup judged, hit or miss (None when no semantic
+    lookup ran or it found no candidate). A trace with ``show`` also keeps every candidate
+    the search weighed, and at least ``show`` semantic ones: after `finish`, they are in
+    ``candidates`` with what was decided about each. That is how a search is explained.
     """
 
     show: int = 0
@@ -100,14 +116,54 @@ class SearchTrace:
     lookups: list[tuple[Strategy, bool]] = field(default_factory=list)
     stage_seconds: dict[Stage, float] = field(default_factory=dict)
     candidates: list[ExplainedCandidate] = field(default_factory=list)
+    _weighed: list[_Weighed] = field(default_factory=list)
 
     def timing(self, stage: Stage) -> _Timer:
         """A context manager adding the time spent inside it to ``stage``."""
         return _Timer(self, stage)
 
-    def finish(self, hit: bool) -> None:
-        self.hit = hit
+    def weigh(
+        self,
+        entry: Entry,
+        strategy: Strategy,
+        *,
+        similarity: float | None,
+        cosine: float | None = None,
+        passed: bool = False,
+    ) -> None:
+        """Note a candidate: its similarity if it was judged, and whether it passed."""
+        if strategy is Strategy.SEMANTIC and similarity is not None:
+            self.nearest = similarity if self.nearest is None else max(self.nearest, similarity)
+        if self.show:
+            self._weighed.append(_Weighed(entry, strategy, similarity, cosine, passed))
+
+    def finish(self, returned: Sequence[tuple[Strategy, EntryId]]) -> None:
+        """Stop the clock; ``returned`` is what the search answered, best first."""
         self.seconds = perf_counter() - self.started
+        self.hit = bool(returned)
+        if self.show:
+            final = set(returned)
+            exact = {w.entry.id for w in self._weighed if w.strategy is Strategy.EXACT}
+            self.candidates = [
+                ExplainedCandidate(
+                    w.entry, w.strategy, _decision(w, final, exact), w.similarity, w.cosine
+                )
+                for w in self._weighed
+            ]
+
+
+def _decision(
+    weighed: _Weighed, final: set[tuple[Strategy, EntryId]], exact: set[EntryId]
+) -> Decision:
+    if weighed.similarity is None:
+        return Decision.NOT_CONSIDERED
+    if not weighed.passed:
+        return Decision.BELOW_THRESHOLD
+    if (weighed.strategy, weighed.entry.id) in final:
+        return Decision.HIT
+    if weighed.strategy is Strategy.SEMANTIC and weighed.entry.id in exact:
+        return Decision.ALREADY_FOUND
+    return Decision.BEYOND_MAX_RESULTS
 
 
 class CacheObserver(Protocol):

@@ -3,6 +3,8 @@ seconds, so that statistics survive restarts and add up over processes and repli
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -97,6 +99,16 @@ class StatsRecorder:
             self._keep(pending)
             return 0
         return len(buckets)
+
+    async def run(self, every: float) -> None:
+        """Flush every ``every`` seconds until cancelled, then flush once more."""
+        try:
+            while True:
+                await asyncio.sleep(every)
+                await self.flush()
+        finally:
+            with contextlib.suppress(SemcacheError):
+                await asyncio.shield(self.flush())
 
     async def _sample_items(self, pending: dict[tuple[CacheId, Millis], _Counts]) -> None:
         now = self.clock()
