@@ -329,3 +329,14 @@ async def test_options_come_from_the_url(postgres_url: str) -> None:
     for bad, message in [("pool_max_size=0", "at least 1"), ("hnsw_m=x", "must be a number")]:
         with pytest.raises(ConfigError, match=message):
             await PostgresStore.from_url(f"{postgres_url}&{bad}")
+
+
+async def test_any_filter_exact_limit_works(postgres_url: str) -> None:
+    vectors = unit_vectors(3)
+    store = await new_store(postgres_url, filter_exact_limit=10_000_000)
+    try:
+        await fill(store, vectors, attributes={"a": "1"})
+        [match] = await store.search("c", vectors[1], attributes={"a": "1"}, now=NOW, limit=1)
+        assert match.entry.id == "e1"
+    finally:
+        await store.close()

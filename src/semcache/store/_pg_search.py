@@ -54,7 +54,7 @@ _EXACT: LiteralString = (
 # no more than the limit, the nearest of them: one round trip for a selective filter.
 EXACT_IF_FEW: LiteralString = (
     "WITH candidates AS MATERIALIZED (SELECT e.id, e.embedding FROM semcache_entries e"
-    f" WHERE e.cache_no = %(number)s AND {LIVE}{_FILTER} LIMIT %(cap)s + 1),"
+    f" WHERE e.cache_no = %(number)s AND {LIVE}{_FILTER} LIMIT %(cap)s::bigint + 1),"
     " total AS (SELECT count(*) AS n FROM candidates),"
     " best AS (SELECT c.id, c.embedding <=> %(q)b AS distance FROM candidates c, total"
     " WHERE total.n <= %(cap)s ORDER BY distance LIMIT %(limit)s)"
