@@ -16,6 +16,7 @@ from semcache.config import Settings, setting_help, setting_names
 from semcache.core.admin import CacheSpec
 from semcache.core.services import Services
 from semcache.embedding.registry import EmbedderRegistry
+from semcache.embedding.verifier import VerifierRegistry
 from semcache.errors import SemcacheError
 from semcache.quickstart import QuickStart, ensure_quickstart, public_host
 from semcache.store.registry import open_store
@@ -53,7 +54,13 @@ def _run(settings: Settings, action: Callable[[Services], Awaitable[T]]) -> T:
     async def main() -> T:
         store = await open_store(settings.store_url)
         embedders = EmbedderRegistry(threads=settings.threads)
-        services = Services.build(store, embedders, default_embedder=settings.embedder)
+        services = Services.build(
+            store,
+            embedders,
+            default_embedder=settings.embedder,
+            verifiers=VerifierRegistry(threads=settings.threads),
+            default_verifier=settings.verifier,
+        )
         try:
             return await action(services)
         finally:
@@ -209,6 +216,11 @@ def _cache_row(cache: Any, entries: int | None = None) -> dict[str, Any]:
 @click.option("--threshold", type=click.FloatRange(0, 1), help="Default similarity threshold")
 @click.option("--ttl-millis", type=click.IntRange(min=1), help="Default time to live")
 @click.option("--embedder", help="Embedder name (default: the embedder setting)")
+@click.option(
+    "--verifier",
+    help="Verifier name, or 'off' to decide hits by cosine similarity alone "
+    "(default: follow the verifier setting)",
+)
 def create_cache(
     data_dir: Path | None,
     store: str | None,
@@ -226,6 +238,7 @@ def create_cache(
         similarity_threshold=options["threshold"],
         ttl_millis=options["ttl_millis"],
         embedder=options["embedder"],
+        verifier=options["verifier"],
     )
     cache = _run(_settings(data_dir=data_dir, store=store), lambda s: s.admin.create(spec))
     _echo_json(_cache_row(cache))
@@ -258,6 +271,55 @@ def delete_cache(data_dir: Path | None, store: str | None, cache_id: str, yes: b
         click.confirm(f"Delete cache {cache_id} with all its entries and keys?", abort=True)
     _run(_settings(data_dir=data_dir, store=store), lambda s: s.admin.delete(cache_id))
     click.echo(f"deleted cache {cache_id}", err=True)
+
+
+# evaluation
+
+
+@cli.command("eval")
+@click.argument("pairs_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--columns",
+    default="a,b,label",
+    show_default=True,
+    help="The stored prompt's, the new prompt's and the label's columns (label 1: same)",
+)
+@click.option("--embedder", help="Embedder (default: the embedder setting)")
+@click.option("--verifier", help="Verifier, or 'off' (default: the verifier setting)")
+@click.option(
+    "--threshold",
+    type=click.FloatRange(0, 1),
+    help="Threshold (default: the one calibrated for the decision, as a cache would use)",
+)
+@click.option("--limit", type=click.IntRange(min=1), help="Use only the first N pairs")
+@click.option("--baseline", is_flag=True, help="Also evaluate cosine similarity alone")
+@click.option("--replay", is_flag=True, help="Also stream the prompts through an empty cache")
+@click.option(
+    "--plot",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to draw the precision vs hit ratio curve [default: eval-<file>.png]",
+)
+@click.option("--no-plot", is_flag=True, help="Draw no plot")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON")
+@click.option(
+    "--timing-sample",
+    type=click.IntRange(min=0),
+    default=200,
+    show_default=True,
+    help="Pairs decided one at a time to measure the time per decision",
+)
+def evaluate(pairs_file: Path, columns: str, **options: Any) -> None:
+    """Measure the hit decision on labelled pairs (a JSONL, JSON or CSV file)."""
+    from semcache.evaluation import console
+
+    names = tuple(name.strip() for name in columns.split(","))
+    if len(names) != 3 or not all(names):
+        raise click.BadParameter("give three column names, e.g. a,b,label", param_hint="--columns")
+    settings = _settings()
+    try:
+        console.run(pairs_file, names, settings, **options)
+    except SemcacheError as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 # keys

@@ -45,6 +45,11 @@ class Settings:
         "and certificate are made in data_dir/tls",
     )
     embedder: str = _setting("all-MiniLM-L6-v2", "Embedder of new caches")
+    verifier: str = _setting(
+        "off",
+        "Verifier of the caches that name none: a shipped verifier, or 'off' to decide hits "
+        "by cosine similarity alone",
+    )
     threads: int | None = _setting(None, "Threads the local model may use (default: all cores)")
     embedding_batch_size: int = _setting(64, "Most prompts the local model embeds in one call")
     embedding_batch_wait_ms: float = _setting(

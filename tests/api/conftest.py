@@ -13,6 +13,7 @@ from semcache.config import Settings
 from semcache.core.admin import CacheSpec
 from semcache.core.services import Services
 from semcache.embedding.registry import EmbedderRegistry
+from semcache.embedding.verifier import VerifierRegistry
 from semcache.store.registry import open_store
 from semcache.testing.fakes import FakeEmbedder
 
@@ -57,12 +58,15 @@ async def _provision(settings: Settings, embedders: EmbedderRegistry) -> tuple[s
 def deployment_factory(tmp_path: Path) -> Iterator[object]:
     clients: list[TestClient] = []
 
-    def make(**settings: object) -> Deployment:
+    def make(verifiers: VerifierRegistry | None = None, **settings: object) -> Deployment:
         embedders = EmbedderRegistry()
         embedders.register("fake", FakeEmbedder())
+        # The fake embedder's vectors mean nothing to a verifier: decide by cosine unless asked.
+        settings = {"verifier": "off", **settings}
         config = Settings(data_dir=tmp_path / f"data{len(clients)}", embedder="fake", **settings)  # type: ignore[arg-type]
         cache_id, api_key, admin_key = asyncio.run(_provision(config, embedders))
-        client = TestClient(create_app(config, embedders=embedders), raise_server_exceptions=False)
+        app = create_app(config, embedders=embedders, verifiers=verifiers)
+        client = TestClient(app, raise_server_exceptions=False)
         client.__enter__()
         clients.append(client)
         return Deployment(client, cache_id, api_key, admin_key, config)

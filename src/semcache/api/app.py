@@ -22,6 +22,7 @@ from semcache.api.schemas import json_response
 from semcache.config import Settings
 from semcache.core.services import Services
 from semcache.embedding.registry import EmbedderRegistry
+from semcache.embedding.verifier import VERIFIER_OFF, VerifierRegistry
 from semcache.errors import ConfigError, SemcacheError
 from semcache.rewriter import ChatRewriter
 from semcache.store.base import Store
@@ -41,14 +42,16 @@ def create_app(
     *,
     store: Store | None = None,
     embedders: EmbedderRegistry | None = None,
+    verifiers: VerifierRegistry | None = None,
 ) -> Starlette:
-    """The ASGI application. A given ``store`` or ``embedders`` is used as is and left open
-    at shutdown; otherwise they are made from ``settings`` and closed at shutdown."""
+    """The ASGI application. A given ``store``, ``embedders`` or ``verifiers`` is used as is
+    and left open at shutdown; otherwise they are made from ``settings`` and closed at
+    shutdown."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
         async with contextlib.AsyncExitStack() as stack:
-            services = await _open_services(settings, store, embedders, stack)
+            services = await _open_services(settings, store, embedders, verifiers, stack)
             await _load_models(services, settings)
             purger = asyncio.create_task(_purge_expired(services, settings))
             stack.callback(purger.cancel)
@@ -72,6 +75,7 @@ async def _open_services(
     settings: Settings,
     store: Store | None,
     embedders: EmbedderRegistry | None,
+    verifiers: VerifierRegistry | None,
     stack: contextlib.AsyncExitStack,
 ) -> Services:
     if store is None:
@@ -85,6 +89,9 @@ async def _open_services(
             prompt_cache_size=settings.embedding_cache_size,
         )
         stack.push_async_callback(embedders.close)
+    if verifiers is None:
+        verifiers = VerifierRegistry(threads=settings.threads)
+        stack.push_async_callback(verifiers.close)
     rewriter = None
     if settings.rewriter_url:
         rewriter = ChatRewriter(
@@ -97,6 +104,8 @@ async def _open_services(
         default_embedder=settings.embedder,
         limits=settings.limits,
         rewriter=rewriter,
+        verifiers=verifiers,
+        default_verifier=settings.verifier,
     )
 
 
@@ -115,6 +124,23 @@ async def _load_models(services: Services, settings: Settings) -> None:
             await services.embedders[name].embed(["warm up"])
         except KeyError:
             logger.error("embedder %r is not available; caches using it will answer 424", name)
+    await _load_verifiers(services, settings)
+
+
+async def _load_verifiers(services: Services, settings: Settings) -> None:
+    """Load and warm the default verifier and every verifier a cache names."""
+    if not services.verifiers.is_known(settings.verifier):
+        raise ConfigError(
+            f"the verifier {settings.verifier!r} (setting 'verifier') is not available; "
+            f"shipped verifiers: {', '.join(services.verifiers.local_names())}, or 'off'"
+        )
+    caches = await services.store.list_caches()
+    names = {settings.verifier} | {cache.options.get("verifier", VERIFIER_OFF) for cache in caches}
+    for name in sorted(names - {VERIFIER_OFF}):
+        try:
+            await services.verifiers[name].score([("warm up", "warm up")])
+        except KeyError:
+            logger.error("verifier %r is not available; caches using it will answer 424", name)
 
 
 async def _purge_expired(services: Services, settings: Settings) -> None:

@@ -93,6 +93,7 @@ class CacheCreateBody(_Body):
     similarity_threshold: float | None = Field(None, alias="similarityThreshold")
     ttl_millis: int | None = Field(None, alias="ttlMillis")
     embedder: str | None = None
+    verifier: str | None = None
 
     def to_spec(self) -> CacheSpec:
         return CacheSpec(
@@ -102,6 +103,7 @@ class CacheCreateBody(_Body):
             similarity_threshold=self.similarity_threshold,
             ttl_millis=self.ttl_millis,
             embedder=self.embedder,
+            verifier=self.verifier,
         )
 
 
@@ -161,6 +163,7 @@ def cache_json(cache: CacheConfig, summary: CacheSummary | None = None) -> dict[
         "similarityThreshold": cache.similarity_threshold,
         "ttlMillis": cache.ttl_millis,
         "embedder": cache.embedder,
+        "verifier": cache.options.get("verifier"),
         "createdAt": cache.created_at,
     }
     if summary is not None:

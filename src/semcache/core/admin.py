@@ -36,6 +36,8 @@ class CacheSpec:
     similarity_threshold: float | None = None
     ttl_millis: Millis | None = None
     embedder: str | None = None
+    verifier: str | None = None
+    """A verifier's name, or ``"off"``; ``None`` follows the server's default verifier."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,11 +55,13 @@ class CacheAdmin:
         *,
         is_known_embedder: Callable[[str], bool],
         default_embedder: str,
+        is_known_verifier: Callable[[str], bool] = lambda name: name == "off",
         clock: Callable[[], Millis],
         limits: Limits = DEFAULT_LIMITS,
     ) -> None:
         self.store = store
         self.is_known_embedder = is_known_embedder
+        self.is_known_verifier = is_known_verifier
         self.default_embedder = default_embedder
         self.clock = clock
         self.limits = limits
@@ -83,6 +87,7 @@ class CacheAdmin:
             attributes=spec.attributes,
             similarity_threshold=spec.similarity_threshold,
             ttl_millis=spec.ttl_millis,
+            options={} if spec.verifier is None else {"verifier": spec.verifier},
         )
         self._check(config)
         return config
@@ -115,6 +120,13 @@ class CacheAdmin:
                 "unknown",
                 f"unknown embedder {config.embedder!r}: give a shipped model's name or "
                 "'openai:<model>@<base URL>'",
+            )
+        verifier = config.options.get("verifier")
+        if verifier is not None and not self.is_known_verifier(verifier):
+            raise InvalidRequest.for_field(
+                "verifier",
+                "unknown",
+                f"unknown verifier {verifier!r}: give a shipped verifier's name or 'off'",
             )
         rules.check_threshold(config.similarity_threshold)
         if config.ttl_millis is not None:

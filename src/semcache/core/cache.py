@@ -11,6 +11,7 @@ from typing import TypeVar
 import orjson
 
 from semcache.core import rules
+from semcache.core.decision import Candidate, HitJudge
 from semcache.core.models import (
     DEFAULT_LIMITS,
     Hit,
@@ -22,6 +23,7 @@ from semcache.core.models import (
     Unset,
 )
 from semcache.embedding.base import Embedder
+from semcache.embedding.verifier import VERIFIER_OFF, Verifier
 from semcache.errors import EmbeddingError, EntryNotFound, InvalidRequest, SemcacheError
 from semcache.rewriter import QueryRewriter
 from semcache.store.base import CacheConfig, Entry, Store
@@ -65,9 +67,13 @@ class CacheService:
         limits: Limits = DEFAULT_LIMITS,
         rewriter: QueryRewriter | None = None,
         clock: Callable[[], Millis] = now_millis,
+        verifiers: Mapping[str, Verifier] | None = None,
+        default_verifier: str = VERIFIER_OFF,
     ) -> None:
         self.store = store
         self.embedders = embedders
+        self.verifiers: Mapping[str, Verifier] = {} if verifiers is None else verifiers
+        self.default_verifier = default_verifier
         self.limits = limits
         self.rewriter = rewriter
         self.clock = clock
@@ -80,12 +86,29 @@ class CacheService:
                 f"cache {cache.id} uses embedder {cache.embedder!r}, which is not loaded"
             ) from None
 
+    def verifier_for(self, cache: CacheConfig) -> Verifier | None:
+        """The cache's verifier (its ``verifier`` option, else the default), or None if off."""
+        name = cache.options.get("verifier", self.default_verifier)
+        if name == VERIFIER_OFF:
+            return None
+        try:
+            return self.verifiers[name]
+        except KeyError:
+            raise EmbeddingError(
+                f"cache {cache.id} uses verifier {name!r}, which is not loaded"
+            ) from None
+
+    def judge_for(self, cache: CacheConfig) -> HitJudge:
+        """What decides the cache's semantic hits: its embedder and its verifier, if any."""
+        return HitJudge(self.embedder_for(cache), self.verifier_for(cache))
+
     def threshold_for(self, cache: CacheConfig, requested: float | None = None) -> float:
+        """The request's threshold, else the cache's, else the one calibrated for its judge."""
         if requested is not None:
             return requested
         if cache.similarity_threshold is not None:
             return cache.similarity_threshold
-        return self.embedder_for(cache).default_threshold
+        return self.judge_for(cache).default_threshold
 
     async def search(self, cache: CacheConfig, query: SearchQuery) -> SearchResult:
         """Exact hits first, then semantic hits best-first, no entry twice, at most
@@ -183,26 +206,26 @@ class CacheService:
         self, cache: CacheConfig, prompt: str, query: SearchQuery, *, exclude: int
     ) -> list[Hit]:
         threshold = self.threshold_for(cache, query.threshold)
+        judge = self.judge_for(cache)
         vector = await self._embed(cache, prompt)
         matches = await self.store.search(
             cache.id,
             vector,
             attributes=query.attributes,
             now=self.clock(),
-            limit=query.max_results + exclude,
+            limit=judge.candidate_count(query.max_results + exclude),
         )
-        hits = [Hit(m.entry, _similarity(m.similarity), Strategy.SEMANTIC) for m in matches]
-        return [hit for hit in hits if hit.similarity >= threshold]
+        candidates = [Candidate(prompt, m.entry.prompt, m.similarity) for m in matches]
+        wanted = query.max_results + exclude
+        found = await _as_embedding_error(
+            judge.hits(candidates, threshold=threshold, wanted=wanted)
+        )
+        return [Hit(matches[i].entry, similarity, Strategy.SEMANTIC) for i, similarity in found]
 
     async def _embed(self, cache: CacheConfig, text: str) -> Vector:
         vectors = await _as_embedding_error(self.embedder_for(cache).embed([text]))
         vector: Vector = vectors[0]
         return vector
-
-
-def _similarity(cosine: float) -> float:
-    # Rounding makes a prompt compared with itself score exactly 1.0 despite float32 noise.
-    return round(min(max(float(cosine), 0.0), 1.0), 6)
 
 
 async def _as_embedding_error(call: Awaitable[T]) -> T:

@@ -10,6 +10,7 @@ from semcache.core.cache import CacheService, now_millis
 from semcache.core.keys import KeyService
 from semcache.core.models import DEFAULT_LIMITS, Limits
 from semcache.embedding.registry import EmbedderRegistry
+from semcache.embedding.verifier import VERIFIER_OFF, VerifierRegistry
 from semcache.rewriter import QueryRewriter
 from semcache.store.base import Store
 from semcache.types import Millis
@@ -21,6 +22,7 @@ __all__ = ["Services"]
 class Services:
     store: Store
     embedders: EmbedderRegistry
+    verifiers: VerifierRegistry
     cache: CacheService
     keys: KeyService
     admin: CacheAdmin
@@ -35,15 +37,30 @@ class Services:
         limits: Limits = DEFAULT_LIMITS,
         rewriter: QueryRewriter | None = None,
         clock: Callable[[], Millis] = now_millis,
+        verifiers: VerifierRegistry | None = None,
+        default_verifier: str = VERIFIER_OFF,
     ) -> Services:
+        """Wire the services together. ``default_verifier`` applies to caches that name no
+        verifier; by default it is off, and their hits are decided by cosine similarity."""
+        verifiers = VerifierRegistry() if verifiers is None else verifiers
         return cls(
             store=store,
             embedders=embedders,
-            cache=CacheService(store, embedders, limits=limits, rewriter=rewriter, clock=clock),
+            verifiers=verifiers,
+            cache=CacheService(
+                store,
+                embedders,
+                limits=limits,
+                rewriter=rewriter,
+                clock=clock,
+                verifiers=verifiers,
+                default_verifier=default_verifier,
+            ),
             keys=KeyService(store, clock=clock),
             admin=CacheAdmin(
                 store,
                 is_known_embedder=embedders.is_known,
+                is_known_verifier=verifiers.is_known,
                 default_embedder=default_embedder,
                 clock=clock,
                 limits=limits,
@@ -51,5 +68,6 @@ class Services:
         )
 
     async def close(self) -> None:
+        await self.verifiers.close()
         await self.embedders.close()
         await self.store.close()

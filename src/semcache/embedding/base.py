@@ -64,6 +64,11 @@ class Embedder(ABC):
         stacked: Vectors = np.stack(rows)
         return stacked
 
+    def split(self, text: str) -> list[str]:
+        """The consecutive pieces of ``text`` that the model reads whole: ``[text]`` unless
+        the text is longer than the model's window, of which `embed` sees only the first."""
+        return [text]
+
     @abstractmethod
     async def _embed(self, texts: list[str]) -> Vectors:
         """Vectors for a non-empty batch, not necessarily normalised."""

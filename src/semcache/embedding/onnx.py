@@ -172,6 +172,21 @@ class ONNXEmbedder(Embedder):
             return np.empty((0, self.dimension), dtype=np.float32)
         return normalize(self._forward(texts))
 
+    def split(self, text: str) -> list[str]:
+        """Pieces of at most ``max_tokens`` tokens, in order; `embed` reads only the first."""
+        window = (self._tokenizer.truncation or {}).get("max_length")
+        # A token covers at least one character, so a short text cannot overflow.
+        if window is None or len(text) <= window - 2:
+            return [text]
+        encoding = self._tokenizer.encode(text)
+        pieces = []
+        for part in (encoding, *encoding.overflowing):
+            marks = zip(part.offsets, part.special_tokens_mask, strict=True)
+            spans = [offsets for offsets, special in marks if not special]
+            if spans:
+                pieces.append(text[spans[0][0] : spans[-1][1]])
+        return pieces or [text]
+
     @property
     def batcher(self) -> MicroBatcher[str, Vector]:
         """The batcher that gathers concurrent `embed` calls (its ``stats`` count them)."""

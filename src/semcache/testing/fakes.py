@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 
 import numpy as np
 
 from semcache.embedding.base import Embedder
+from semcache.embedding.verifier import Scores, Verifier
 from semcache.types import Vectors
 
-__all__ = ["FakeEmbedder"]
+__all__ = ["FakeEmbedder", "FakeVerifier"]
 
 
 class FakeEmbedder(Embedder):
@@ -46,3 +48,36 @@ def _unit(text: str, dimension: int) -> Vectors:
     seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
     vector = np.random.default_rng(seed).standard_normal(dimension)
     return (vector / np.linalg.norm(vector)).astype(np.float64)
+
+
+class FakeVerifier(Verifier):
+    """Scores pairs from a table, in either order, else 1.0 for texts equal ignoring case and
+    a ``"~k"`` suffix and ``default`` for the rest. ``batches`` records every call's pairs."""
+
+    name = "fake-verifier"
+
+    def __init__(
+        self,
+        scores: Mapping[tuple[str, str], float] | None = None,
+        *,
+        default: float = 0.0,
+        default_threshold: float = 0.5,
+        min_cosine: Mapping[str, float] | None = None,
+    ) -> None:
+        self.scores = dict(scores or {})
+        self.default = default
+        self.default_threshold = default_threshold
+        self.min_cosine = dict(min_cosine or {})
+        self.batches: list[list[tuple[str, str]]] = []
+
+    async def _score(self, pairs: list[tuple[str, str]]) -> Scores:
+        self.batches.append(pairs)
+        return np.array([self._one(a, b) for a, b in pairs], dtype=np.float64)
+
+    def _one(self, a: str, b: str) -> float:
+        for key in ((a, b), (b, a)):
+            if key in self.scores:
+                return self.scores[key]
+        if a.casefold().partition("~")[0] == b.casefold().partition("~")[0]:
+            return 1.0
+        return self.default

@@ -1,0 +1,122 @@
+"""`semcache eval` on the terminal: progress bars, the report, the plot."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import click
+
+from semcache.config import Settings
+from semcache.errors import ConfigError
+from semcache.evaluation.report import format_pairs, format_replay
+from semcache.evaluation.session import EvalOptions, EvalResult, evaluate
+
+__all__ = ["run"]
+
+
+@contextlib.contextmanager
+def _progress(label: str, total: int) -> Iterator[Callable[[int], None]]:
+    with click.progressbar(length=total, label=label, file=sys.stderr) as bar:
+
+        def advance(steps: int) -> None:
+            bar.update(steps)
+
+        yield advance
+
+
+def run(
+    path: Path,
+    columns: tuple[str, str, str],
+    settings: Settings,
+    *,
+    embedder: str | None,
+    verifier: str | None,
+    threshold: float | None,
+    limit: int | None,
+    baseline: bool,
+    replay: bool,
+    plot: Path | None,
+    no_plot: bool,
+    as_json: bool,
+    timing_sample: int,
+) -> None:
+    """Evaluate, print the report (text or JSON) and draw the plot.
+
+    Raises:
+        ConfigError: bad input, an unknown model, or matplotlib missing for the plot.
+    """
+    options = EvalOptions(
+        path=path,
+        columns=columns,
+        embedder=embedder or settings.embedder,
+        verifier=verifier or settings.verifier,
+        threshold=threshold,
+        limit=limit,
+        baseline=baseline,
+        replay=replay,
+        timing_sample=timing_sample,
+        threads=settings.threads,
+    )
+    result = asyncio.run(evaluate(options, _progress))
+    if as_json:
+        click.echo(json.dumps(_as_dict(result), indent=2))
+    else:
+        click.echo(_as_text(result))
+    if not no_plot:
+        target = plot or Path(f"eval-{path.stem}.png")
+        _draw(target, result, explicit=plot is not None)
+
+
+def _as_text(result: EvalResult) -> str:
+    parts = []
+    for variant in result.variants:
+        parts.append(format_pairs(variant.report))
+        if variant.replay is not None:
+            parts.append(format_replay(variant.replay))
+    return "\n\n".join(parts)
+
+
+def _as_dict(result: EvalResult) -> dict[str, object]:
+    variants = []
+    for variant in result.variants:
+        data = variant.report.to_dict()
+        if variant.replay is not None:
+            r = variant.replay
+            data["replay"] = {
+                "prompts": r.prompts,
+                "hits": r.hits,
+                "hit_ratio": round(r.hit_ratio, 4),
+                "precision": round(r.precision, 4),
+                "labelled_precision": round(r.labelled_precision, 4),
+                "correct": r.correct,
+                "wrong": r.wrong,
+                "unknown": r.unknown,
+                "skipped": r.skipped,
+            }
+        variants.append(data)
+    return {"variants": variants}
+
+
+def _draw(target: Path, result: EvalResult, *, explicit: bool) -> None:
+    from semcache.evaluation.plot import write_plot
+
+    curves = [(_short(v.report.decision), v.scores, v.report.threshold) for v in result.variants]
+    try:
+        write_plot(target, f"{result.variants[0].report.name}: precision vs hit ratio", curves)
+    except ConfigError:
+        if explicit:
+            raise
+        from semcache.evaluation.plot import INSTALL_HINT
+
+        click.echo(f"semcache eval: no plot drawn; {INSTALL_HINT}", err=True)
+        return
+    click.echo(f"plot: {target}", err=True)
+
+
+def _short(decision: str) -> str:
+    return decision.split(", threshold")[0].replace(" on candidates with", ",")
