@@ -9,8 +9,10 @@ from typing import Any
 import numpy as np
 import pytest
 
+from semcache.store._index_pending import PendingView
 from semcache.store.sqlite import SQLiteStore
-from tests.store._sqlite_helpers import NOW, fill, new_store, top_id, unit_vectors
+from semcache.store.vector_index import ExactIndex
+from tests.store._sqlite_helpers import NOW, fill, make_entry, new_store, top_id, unit_vectors
 
 pytestmark = pytest.mark.anyio
 
@@ -59,7 +61,9 @@ async def test_selective_filters_keep_their_recall(tmp_path: Path, options: dict
     ]
     store = await new_store(tmp_path, hnsw_threshold=0, **options)
     try:
-        puts = [store.put(_entry(n, vectors[n], attributes[n])) for n in range(count)]
+        puts = [
+            store.put(make_entry(n, vectors[n], attributes=attributes[n])) for n in range(count)
+        ]
         for start in range(0, count, 1000):
             await asyncio.gather(*puts[start : start + 1000])
         queries = unit_vectors(60, dimension, seed=2)
@@ -77,7 +81,65 @@ async def test_selective_filters_keep_their_recall(tmp_path: Path, options: dict
         await store.close()
 
 
-def _entry(number: int, vector: np.ndarray, attributes: dict[str, str]) -> Any:
-    from tests.store._sqlite_helpers import make_entry
+async def test_searches_during_a_save_see_every_write_and_leave_the_graph_alone(
+    tmp_path: Path,
+) -> None:
+    vectors = unit_vectors(200)
+    store = await new_store(tmp_path, hnsw_threshold=0)
+    try:
+        await fill(store, vectors[:150])
+        assert await top_id(store, vectors[3]) == "e3"
+        slot = store._indexes._slot("c")
+        graph = slot.index
+        size = len(graph)  # type: ignore[arg-type]
+        slot.frozen = True  # as while a save is writing the graph
+        await fill(store, vectors[150:], first=150)
+        await store.delete("c", "e3", now=NOW)
+        await store.put(make_entry(7, vectors[160]))  # e7 moves to a new row and vector
+        assert await top_id(store, vectors[170]) == "e170"
+        assert await top_id(store, vectors[3]) != "e3"
+        assert await top_id(store, vectors[160]) in ("e7", "e160")
+        assert await top_id(store, vectors[7]) != "e7"
+        assert slot.index is graph and len(graph) == size  # type: ignore[arg-type]
+        slot.frozen = False
+        assert await top_id(store, vectors[170]) == "e170"
+        stats = store.index_stats("c")
+        assert stats is not None and stats.size == 199
+    finally:
+        await store.close()
 
-    return make_entry(number, vector, attributes=attributes)
+
+async def test_a_save_while_writes_go_on_reopens_to_the_same_entries(tmp_path: Path) -> None:
+    vectors = unit_vectors(400)
+    store = await new_store(tmp_path, hnsw_threshold=0, snapshot_every=100)
+    try:
+        for start in range(0, 400, 50):
+            await fill(store, vectors[start : start + 50], first=start)
+            await store.delete("c", f"e{start}", now=NOW)
+            assert await top_id(store, vectors[start + 1]) == f"e{start + 1}"
+    finally:
+        await store.close()
+    store = await SQLiteStore.open(tmp_path, hnsw_threshold=0)
+    try:
+        assert await top_id(store, vectors[399]) == "e399"
+        assert await top_id(store, vectors[50]) != "e50"
+        stats = store.index_stats("c")
+        assert stats is not None and stats.size == 392 and stats.full_loads == 0
+    finally:
+        await store.close()
+
+
+def test_a_pending_view_merges_the_graph_with_the_changes_since() -> None:
+    vectors = unit_vectors(6)
+    graph = ExactIndex(vectors.shape[1])
+    graph.add(np.arange(4, dtype=np.int64), vectors[:4])
+    added = (np.array([4, 5], dtype=np.int64), vectors[4:])
+    view = PendingView(graph, vectors.shape[1], added, removed={1})
+    assert sorted(view.query(vectors[1], 6)[0]) == [0, 2, 3, 4, 5]
+    assert view.query(vectors[5], 1)[0][0] == 5
+    assert view.query(vectors[2], 1)[0][0] == 2
+    assert len(view) == 6
+    with pytest.raises(RuntimeError):
+        view.add(added[0], added[1])
+    empty = PendingView(None, vectors.shape[1], added, removed=set())
+    assert set(empty.query(vectors[0], 5)[0]) == {4, 5}

@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from semcache.store import _sqlite_vectors as vectors
+from semcache.store._index_pending import pending_view
 from semcache.store._index_snapshot import load_snapshot, remove_snapshots, save_snapshot
 from semcache.store._sqlite_executor import SQLiteExecutor
 from semcache.store.vector_index import (
@@ -48,6 +49,9 @@ while the search waits; a larger one is built in the background while the exact 
 goes on answering, so that no request waits seconds for a build."""
 _BUILD_CHUNK = 2_000
 """Vectors added to a graph between checks that the store is not closing."""
+_SAVE_SHARE = 50
+"""A graph is saved once 1/50 of its size has changed, if that is more than
+``snapshot_every``: at a million vectors, every 20,000 changes."""
 _BACKGROUND_THREADS = max(1, (os.cpu_count() or 2) - 1)
 """Threads for a background build: one core stays free for searches and embedding."""
 
@@ -95,6 +99,8 @@ class _Slot:
         self.seq = 0
         self.unsaved = 0
         self.busy = False  # a background save or build is queued or running
+        self.frozen = False  # `index` is being saved: searches must not change it
+        self.saving = threading.Lock()  # held for a whole save, outside `lock`
         self.stats = IndexStats(kind="exact", size=0, seq=0)
 
     def install(self, index: VectorIndex, seq: int) -> None:
@@ -156,7 +162,7 @@ class CacheIndexes:
     def forget(self, cache_id: CacheId) -> None:
         """Drop the cache's index and its snapshots (after a clear or a delete)."""
         slot = self._slot(cache_id)
-        with slot.lock:
+        with slot.saving, slot.lock:
             slot.index = None
             slot.generation += 1
             slot.unsaved = 0
@@ -188,6 +194,10 @@ class CacheIndexes:
             or slot.seq < vectors.pruned_through(connection)
         ):
             index = self._load(connection, slot, cache_id, dimension)
+        elif slot.frozen:
+            return pending_view(
+                connection, index, vectors.changes_since(connection, cache_id, slot.seq)
+            )
         else:
             self._catch_up(connection, slot, index, cache_id)
             index = slot.index or index
@@ -308,7 +318,7 @@ class CacheIndexes:
         task: _Task
         if isinstance(index, ExactIndex) and len(index) > self._options.hnsw_threshold:
             task = self._build_in_background
-        elif isinstance(index, HNSWIndex) and slot.unsaved >= self._options.snapshot_every:
+        elif isinstance(index, HNSWIndex) and slot.unsaved >= self._save_after(index):
             task = self._save
         else:
             return
@@ -350,16 +360,32 @@ class CacheIndexes:
 
         self._executor.read_sync(swap)
 
+    def _save_after(self, index: HNSWIndex) -> int:
+        # A save writes the whole graph (1.7 GB at a million vectors), so a large graph is
+        # saved after a share of its size has changed; the log replays the rest on open.
+        return max(self._options.snapshot_every, len(index) // _SAVE_SHARE)
+
     def _save(self, cache_id: CacheId, slot: _Slot) -> None:
-        with slot.lock:
-            index = slot.index
-            if not isinstance(index, HNSWIndex) or slot.unsaved == 0:
-                return
-            info = save_snapshot(self._directory, cache_id, index, slot.seq)
+        with slot.saving:
+            with slot.lock:
+                index = slot.index
+                if not isinstance(index, HNSWIndex) or slot.unsaved == 0:
+                    return
+                generation, seq = slot.generation, slot.seq
+                slot.frozen = True
+            info = None
+            try:
+                # Without the lock: searches go on, seeing the graph plus the changes
+                # made since through a `PendingView`, and catch up once it is saved.
+                info = save_snapshot(self._directory, cache_id, index, seq)
+            finally:
+                with slot.lock:
+                    slot.frozen = False
+                    if info is not None and slot.generation == generation:
+                        slot.unsaved = 0
+                        slot.stats = replace(slot.stats, snapshot_seq=info.seq)
             if info is None:
                 return
-            slot.unsaved = 0
-            slot.stats = replace(slot.stats, snapshot_seq=info.seq)
         saved_at = int(time.time() * 1000)
         options = self._options
 
