@@ -90,7 +90,9 @@ async def test_recorded_searches_are_read_back_per_window(store: SQLiteStore) ->
     assert sum(p.searches for p in day.points) == 5
 
 
-async def test_items_are_sampled_once_a_minute_for_active_caches(store: SQLiteStore) -> None:
+async def test_items_are_sampled_on_changes_and_once_a_minute_while_searched(
+    store: SQLiteStore,
+) -> None:
     clock = Clock()
     recorder = StatsRecorder(store, clock=clock)
     recorder.changed("c")
@@ -99,12 +101,15 @@ async def test_items_are_sampled_once_a_minute_for_active_caches(store: SQLiteSt
     [vector] = await embedder.embed(["x"])
     await store.put(Entry("c", "e1", "x", "y", {}, clock.now, vector=vector))
     recorder.changed("c")
-    await recorder.flush()  # same minute: not sampled again
+    await recorder.flush()  # changed: sampled again
+    recorder.searched("c", _trace(1.0, hit=True))
+    await store.delete("c", "e1", now=clock.now)
+    await recorder.flush()  # searched only: not sampled again this minute
     clock.now += MINUTE
-    recorder.changed("c")
+    recorder.searched("c", _trace(1.0, hit=True))
     await recorder.flush()
     buckets = await store.read_stats("c", since=0)
-    assert [b.items for b in buckets] == [0, 1]
+    assert [b.items for b in buckets] == [1, 0]  # the larger sample of the minute, then 0
 
 
 async def test_a_failed_flush_keeps_its_counts(store: SQLiteStore) -> None:

@@ -11,7 +11,7 @@ from typing import TypeVar
 import orjson
 
 from semcache.core import rules
-from semcache.core.decision import Candidate, HitJudge
+from semcache.core.decision import Candidate, HitJudge, clamp_similarity
 from semcache.core.models import (
     DEFAULT_LIMITS,
     Hit,
@@ -22,11 +22,12 @@ from semcache.core.models import (
     Strategy,
     Unset,
 )
+from semcache.core.observer import CacheObserver, NullObserver, SearchTrace, Stage
 from semcache.embedding.base import Embedder
 from semcache.embedding.verifier import VERIFIER_OFF, Verifier
 from semcache.errors import EmbeddingError, EntryNotFound, InvalidRequest, SemcacheError
 from semcache.rewriter import QueryRewriter
-from semcache.store.base import CacheConfig, Entry, Store
+from semcache.store.base import CacheConfig, Entry, Match, Store
 from semcache.types import Attributes, EntryId, Millis, Vector
 
 __all__ = ["CacheService", "entry_id_for", "now_millis"]
@@ -69,7 +70,9 @@ class CacheService:
         clock: Callable[[], Millis] = now_millis,
         verifiers: Mapping[str, Verifier] | None = None,
         default_verifier: str = VERIFIER_OFF,
+        observer: CacheObserver | None = None,
     ) -> None:
+        self.observer: CacheObserver = NullObserver() if observer is None else observer
         self.store = store
         self.embedders = embedders
         self.verifiers: Mapping[str, Verifier] = {} if verifiers is None else verifiers
@@ -113,16 +116,35 @@ class CacheService:
     async def search(self, cache: CacheConfig, query: SearchQuery) -> SearchResult:
         """Exact hits first, then semantic hits best-first, no entry twice, at most
         ``query.max_results``. Semantic search is skipped when exact hits already fill it."""
+        trace = SearchTrace()
+        result = await self._search(cache, query, trace)
+        self.observer.searched(cache.id, trace)
+        return result
+
+    async def explain(
+        self, cache: CacheConfig, query: SearchQuery, *, show: int = 10
+    ) -> tuple[SearchResult, SearchTrace]:
+        """Run the search as `search` does, and also say what it made of each candidate:
+        the trace's ``candidates`` hold every candidate it weighed and at least ``show``
+        semantic ones, those it would not have looked at marked so. Not observed."""
+        trace = SearchTrace(show=show)
+        return await self._search(cache, query, trace), trace
+
+    async def _search(
+        self, cache: CacheConfig, query: SearchQuery, trace: SearchTrace
+    ) -> SearchResult:
         self._check_query(cache, query)
         prompt = await self._standalone_prompt(query)
         hits: list[Hit] = []
         if Strategy.EXACT in query.strategies:
-            hits = await self._exact_hits(cache, prompt, query)
+            hits = await self._exact_hits(cache, prompt, query, trace)
         if Strategy.SEMANTIC in query.strategies and len(hits) < query.max_results:
             seen = {hit.entry.id for hit in hits}
-            semantic = await self._semantic_hits(cache, prompt, query, exclude=len(seen))
+            semantic = await self._semantic_hits(cache, prompt, query, trace, exclude=len(seen))
             hits += [hit for hit in semantic if hit.entry.id not in seen]
-        return SearchResult(hits=hits[: query.max_results], searched_prompt=prompt)
+        result = SearchResult(hits=hits[: query.max_results], searched_prompt=prompt)
+        trace.finish([(hit.strategy, hit.entry.id) for hit in result.hits])
+        return result
 
     async def put(self, cache: CacheConfig, new: NewEntry) -> EntryId:
         """Store a prompt and its response; returns the entry ID (see `entry_id_for`)."""
@@ -142,6 +164,7 @@ class CacheService:
             vector=vector,
         )
         await self.store.put(entry)
+        self.observer.changed(cache.id)
         return entry.id
 
     async def delete(self, cache: CacheConfig, entry_id: str) -> None:
@@ -152,17 +175,22 @@ class CacheService:
             )
         if not await self.store.delete(cache.id, entry_id, now=self.clock()):
             raise EntryNotFound(entry_id)
+        self.observer.changed(cache.id)
 
     async def delete_matching(self, cache: CacheConfig, attributes: Attributes) -> int:
         """Delete the entries carrying all these attributes; returns how many were live."""
         if not attributes:
             raise InvalidRequest.for_field("attributes", "required", "cannot be blank")
         rules.check_attributes(attributes, cache, self.limits)
-        return await self.store.delete_matching(cache.id, attributes, now=self.clock())
+        deleted = await self.store.delete_matching(cache.id, attributes, now=self.clock())
+        self.observer.changed(cache.id)
+        return deleted
 
     async def flush(self, cache: CacheConfig) -> int:
         """Delete every entry of the cache; returns how many there were."""
-        return await self.store.clear(cache.id)
+        cleared = await self.store.clear(cache.id)
+        self.observer.changed(cache.id)
+        return cleared
 
     def _ttl_for(self, cache: CacheConfig, new: NewEntry) -> Millis | None:
         if isinstance(new.ttl_millis, Unset):
@@ -192,35 +220,80 @@ class CacheService:
             return query.prompt
         return await _as_embedding_error(self.rewriter.rewrite(query.prompt, query.context))
 
-    async def _exact_hits(self, cache: CacheConfig, prompt: str, query: SearchQuery) -> list[Hit]:
-        entries = await self.store.find_exact(
-            cache.id,
-            prompt,
-            attributes=query.attributes,
-            now=self.clock(),
-            limit=query.max_results,
-        )
+    async def _exact_hits(
+        self, cache: CacheConfig, prompt: str, query: SearchQuery, trace: SearchTrace
+    ) -> list[Hit]:
+        with trace.timing(Stage.SEARCH):
+            entries = await self.store.find_exact(
+                cache.id,
+                prompt,
+                attributes=query.attributes,
+                now=self.clock(),
+                limit=query.max_results,
+            )
+        trace.lookups.append((Strategy.EXACT, bool(entries)))
+        for entry in entries:
+            trace.weigh(entry, Strategy.EXACT, similarity=1.0, passed=True)
         return [Hit(entry, 1.0, Strategy.EXACT) for entry in entries]
 
     async def _semantic_hits(
-        self, cache: CacheConfig, prompt: str, query: SearchQuery, *, exclude: int
+        self,
+        cache: CacheConfig,
+        prompt: str,
+        query: SearchQuery,
+        trace: SearchTrace,
+        *,
+        exclude: int,
     ) -> list[Hit]:
-        threshold = self.threshold_for(cache, query.threshold)
+        threshold = trace.threshold = self.threshold_for(cache, query.threshold)
         judge = self.judge_for(cache)
-        vector = await self._embed(cache, prompt)
-        matches = await self.store.search(
-            cache.id,
-            vector,
-            attributes=query.attributes,
-            now=self.clock(),
-            limit=judge.candidate_count(query.max_results + exclude),
-        )
-        candidates = [Candidate(prompt, m.entry.prompt, m.similarity) for m in matches]
+        with trace.timing(Stage.EMBEDDING):
+            vector = await self._embed(cache, prompt)
         wanted = query.max_results + exclude
-        found = await _as_embedding_error(
-            judge.hits(candidates, threshold=threshold, wanted=wanted)
-        )
+        with trace.timing(Stage.SEARCH):
+            matches = await self._neighbours(cache, vector, query, judge.candidate_count(wanted))
+        candidates = [Candidate(prompt, m.entry.prompt, m.similarity) for m in matches]
+        judged: dict[int, float] = {}
+        with trace.timing(Stage.VERIFICATION):
+            found = await _as_embedding_error(
+                judge.hits(candidates, threshold=threshold, wanted=wanted, judged=judged)
+            )
+        trace.lookups.append((Strategy.SEMANTIC, bool(found)))
+        passed = {index for index, _ in found}
+        for index, match in enumerate(matches):
+            trace.weigh(
+                match.entry,
+                Strategy.SEMANTIC,
+                similarity=judged.get(index),
+                cosine=clamp_similarity(match.similarity),
+                passed=index in passed,
+            )
+        if trace.show > len(matches):
+            await self._shown_only(cache, vector, query, trace, matches)
         return [Hit(matches[i].entry, similarity, Strategy.SEMANTIC) for i, similarity in found]
+
+    async def _neighbours(
+        self, cache: CacheConfig, vector: Vector, query: SearchQuery, limit: int
+    ) -> list[Match]:
+        return await self.store.search(
+            cache.id, vector, attributes=query.attributes, now=self.clock(), limit=limit
+        )
+
+    async def _shown_only(
+        self,
+        cache: CacheConfig,
+        vector: Vector,
+        query: SearchQuery,
+        trace: SearchTrace,
+        matches: list[Match],
+    ) -> None:
+        """Candidates an explained search shows beyond those the search fetched: asked
+        for separately, so that what the search decided is left exactly as it was."""
+        fetched = {m.entry.id for m in matches}
+        for match in await self._neighbours(cache, vector, query, trace.show):
+            if match.entry.id not in fetched:
+                cosine = clamp_similarity(match.similarity)
+                trace.weigh(match.entry, Strategy.SEMANTIC, similarity=None, cosine=cosine)
 
     async def _embed(self, cache: CacheConfig, text: str) -> Vector:
         vectors = await _as_embedding_error(self.embedder_for(cache).embed([text]))

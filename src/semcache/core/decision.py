@@ -72,19 +72,29 @@ class HitJudge:
         return wanted if self.verifier is None else max(wanted, VERIFIED_CANDIDATES)
 
     async def hits(
-        self, candidates: Sequence[Candidate], *, threshold: float, wanted: int
+        self,
+        candidates: Sequence[Candidate],
+        *,
+        threshold: float,
+        wanted: int,
+        judged: dict[int, float] | None = None,
     ) -> list[tuple[int, float]]:
         """The candidates that are hits, as (index, similarity), best first.
 
         Candidates come best cosine first. With a verifier, the first ``wanted`` are
         verified together, and the others only if too few of those pass: a search whose
-        best candidate is a hit pays for verifying one pair, not several.
+        best candidate is a hit pays for verifying one pair, not several. ``judged``, if
+        given, receives every similarity computed, by index.
         """
         first = await self.similarities(candidates[:wanted])
         found = [(i, s) for i, s in enumerate(first) if s >= threshold]
+        if judged is not None:
+            judged.update(enumerate(first))
         if len(found) < wanted and len(candidates) > wanted:
             rest = await self.similarities(candidates[wanted:])
             found += [(wanted + i, s) for i, s in enumerate(rest) if s >= threshold]
+            if judged is not None:
+                judged.update((wanted + i, s) for i, s in enumerate(rest))
         # Stable: equal similarities keep the better cosine first.
         return sorted(found, key=lambda hit: -hit[1])
 

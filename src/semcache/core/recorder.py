@@ -52,8 +52,8 @@ class StatsRecorder:
     """A `CacheObserver` that counts searches in memory and adds them to the store's
     per-minute buckets at each `flush`.
 
-    Each cache active in a minute (searched, or its entries changed) also gets its entry
-    count sampled once in that minute, at a flush. A flush that fails keeps its counts
+    The entry count of a cache is sampled at a flush when its entries changed since the
+    last one, and once a minute while it is searched. A flush that fails keeps its counts
     for the next one.
     """
 
@@ -62,6 +62,7 @@ class StatsRecorder:
         self.clock = clock
         self._pending: dict[tuple[CacheId, Millis], _Counts] = {}
         self._sampled: set[tuple[CacheId, Millis]] = set()
+        self._dirty: set[CacheId] = set()
 
     def searched(self, cache_id: CacheId, trace: SearchTrace) -> None:
         counts = self._counts(cache_id)
@@ -75,6 +76,7 @@ class StatsRecorder:
 
     def changed(self, cache_id: CacheId) -> None:
         self._counts(cache_id)
+        self._dirty.add(cache_id)
 
     def _counts(self, cache_id: CacheId) -> _Counts:
         now = self.clock()
@@ -112,11 +114,15 @@ class StatsRecorder:
 
     async def _sample_items(self, pending: dict[tuple[CacheId, Millis], _Counts]) -> None:
         now = self.clock()
-        current = now - now % MINUTE
-        self._sampled = {key for key in self._sampled if key[1] >= current - MINUTE}
+        self._sampled = {key for key in self._sampled if key[1] >= now - now % MINUTE - MINUTE}
+        dirty, self._dirty = self._dirty, set()
+        counted: dict[CacheId, int] = {}
         for key, counts in pending.items():
-            if key not in self._sampled and counts.items is None:
-                counts.items = await self.store.count(key[0], now=now)
+            cache_id = key[0]
+            if counts.items is None and (cache_id in dirty or key not in self._sampled):
+                if cache_id not in counted:
+                    counted[cache_id] = await self.store.count(cache_id, now=now)
+                counts.items = counted[cache_id]
                 self._sampled.add(key)
 
     def _keep(self, pending: dict[tuple[CacheId, Millis], _Counts]) -> None:

@@ -21,6 +21,7 @@ __all__ = [
     "LATENCY_BOUNDS_MS",
     "MINUTE",
     "SIMILARITY_BOUNDS",
+    "STATS_RETENTION",
     "CacheStats",
     "StatsPoint",
     "StatsReader",
@@ -31,6 +32,9 @@ __all__ = [
 ]
 
 MINUTE: Final[Millis] = 60_000
+
+STATS_RETENTION: Final[Millis] = 8 * 24 * 60 * MINUTE
+"""How long statistics are kept: a week, and a day more."""
 
 LATENCY_BOUNDS_MS: Final = (
     1, 2, 3, 5, 7.5, 10, 15, 20, 30, 50, 75, 100, 150, 200, 300, 500, 750, 1000, 2000, 5000,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -43,6 +43,8 @@ class Embedder(ABC):
     default_threshold: float = DEFAULT_THRESHOLD
     prompt_cache: PromptCache | None = None
     """Vectors of recently embedded prompts; None embeds every prompt every time."""
+    batch_observer: Callable[[int], None] | None = None
+    """Told how many prompts each call of the model embeds (for metrics), if set."""
 
     async def embed(self, texts: Sequence[str]) -> Vectors:
         """One unit vector per text, in order, as a float32 array of shape (n, dimension)."""

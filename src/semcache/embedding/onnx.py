@@ -200,6 +200,8 @@ class ONNXEmbedder(Embedder):
         return stacked
 
     async def _embed_batch(self, texts: list[str]) -> list[Vector]:
+        if self.batch_observer is not None:
+            self.batch_observer(len(texts))
         loop = asyncio.get_running_loop()
         vectors = await loop.run_in_executor(self._executor, self._forward, texts)
         return list(vectors)

@@ -36,6 +36,8 @@ class OpenAIEmbedder(Embedder):
         )
 
     async def _embed(self, texts: list[str]) -> Vectors:
+        if self.batch_observer is not None:
+            self.batch_observer(len(texts))
         try:
             response = await self._client.post(
                 "embeddings", json={"model": self.model, "input": texts}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 from semcache.embedding.base import Embedder
@@ -43,6 +43,14 @@ class EmbedderRegistry(Mapping[str, Embedder]):
         self.batching = batching
         self.prompt_cache_size = prompt_cache_size
         self._loaded: dict[str, Embedder] = {}
+        self._batch_observer: Callable[[int], None] | None = None
+
+    def observe_batches(self, observer: Callable[[int], None]) -> None:
+        """Tell ``observer`` the size of every model call, of embedders loaded already and
+        of those loaded later."""
+        self._batch_observer = observer
+        for embedder in self._loaded.values():
+            embedder.batch_observer = observer
 
     def register(self, name: str, embedder: Embedder) -> None:
         """Make ``name`` give this embedder, already built (a test's fake, say)."""
@@ -64,6 +72,7 @@ class EmbedderRegistry(Mapping[str, Embedder]):
             embedder = self._load(name)
             if self.prompt_cache_size:
                 embedder.prompt_cache = PromptCache(self.prompt_cache_size)
+            embedder.batch_observer = self._batch_observer
             self._loaded[name] = embedder
         return self._loaded[name]
 
