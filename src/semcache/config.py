@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, get_args, get_type_hints
 
 from semcache.core.models import Limits
+from semcache.core.ratelimit import RateLimit
 from semcache.embedding.batching import BatchOptions
 from semcache.errors import ConfigError
 
@@ -70,6 +71,20 @@ class Settings:
     max_ttl_millis: int = _setting(31_556_952_000, "Longest ttlMillis (one year)")
     max_results: int = _setting(100, "Largest maxResults of a search")
     purge_interval_seconds: float = _setting(60.0, "How often expired entries are reclaimed")
+    request_timeout_seconds: float = _setting(
+        3.0, "Longest a request may take; beyond it the answer is a 503 (0: no limit)"
+    )
+    rate_limit_per_second: float = _setting(
+        0.0,
+        "Requests a second each API key may make, per server process; beyond it a 429 "
+        "(0: no limit)",
+    )
+    rate_limit_burst: int = _setting(
+        0, "Requests an API key may make at once before the rate applies (0: one second's worth)"
+    )
+    admin_api: bool = _setting(
+        True, "Serve the admin API under /admin/v1 (off: manage caches and keys with the CLI)"
+    )
     rewriter_url: str | None = _setting(
         None, "OpenAI-compatible base URL of a chat model for conversational search"
     )
@@ -93,6 +108,11 @@ class Settings:
             max_ttl_millis=self.max_ttl_millis,
             max_results=self.max_results,
         )
+
+    @property
+    def rate_limit(self) -> RateLimit:
+        """The per-key rate limit (off unless rate_limit_per_second is above 0)."""
+        return RateLimit(per_second=self.rate_limit_per_second, burst=self.rate_limit_burst)
 
     @property
     def batching(self) -> BatchOptions:

@@ -16,6 +16,7 @@
         ├── PayloadTooLarge         413
         ├── TooManyRequests         429
         └── Overloaded              503
+            └── RequestTimedOut     the request took too long
 
 An error that can reach HTTP carries its status as ``status_code``; ``api/errors.py``
 is the one place that turns these into response bodies.
@@ -39,6 +40,7 @@ __all__ = [
     "PayloadTooLarge",
     "PermissionDenied",
     "RequestError",
+    "RequestTimedOut",
     "SemcacheError",
     "StoreError",
     "StoreUnavailable",
@@ -167,3 +169,8 @@ class Overloaded(RequestError):
     def __init__(self, detail: str, retry_after_seconds: int = 1) -> None:
         super().__init__(detail)
         self.retry_after_seconds = retry_after_seconds
+
+
+class RequestTimedOut(Overloaded):
+    """The request took longer than the server allows; it was abandoned (a write may or may
+    not have happened). A 503, so that clients configured to retry do so."""

@@ -17,8 +17,10 @@ from starlette.routing import Route
 from semcache.api.admin import admin_routes
 from semcache.api.body_limit import BodyLimitMiddleware
 from semcache.api.errors import install_error_handlers
+from semcache.api.openapi import openapi_route
 from semcache.api.routes import data_routes
 from semcache.api.schemas import json_response
+from semcache.api.timeout import TimeoutMiddleware
 from semcache.config import Settings
 from semcache.core.services import Services
 from semcache.embedding.registry import EmbedderRegistry
@@ -59,8 +61,16 @@ def create_app(
             yield {"services": services}
 
     return Starlette(
-        routes=[*data_routes(), *admin_routes(), Route("/healthz", _health, methods=["GET"])],
-        middleware=[Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)],
+        routes=[
+            *data_routes(),
+            *(admin_routes() if settings.admin_api else []),
+            Route("/healthz", _health, methods=["GET"]),
+            openapi_route(limits=settings.limits, max_body_bytes=settings.max_body_bytes),
+        ],
+        middleware=[
+            Middleware(TimeoutMiddleware, seconds=settings.request_timeout_seconds),
+            Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
+        ],
         exception_handlers=install_error_handlers(),
         lifespan=lifespan,
     )
@@ -106,6 +116,7 @@ async def _open_services(
         rewriter=rewriter,
         verifiers=verifiers,
         default_verifier=settings.verifier,
+        rate_limit=settings.rate_limit,
     )
 
 

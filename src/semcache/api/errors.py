@@ -17,6 +17,7 @@ import orjson
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Match, Route
 
 from semcache.errors import (
     CacheNotFound,
@@ -30,7 +31,15 @@ from semcache.errors import (
     TooManyRequests,
 )
 
-__all__ = ["Client", "client_of", "error_response", "error_type", "install_error_handlers"]
+__all__ = [
+    "Client",
+    "client_of",
+    "error_response",
+    "error_title",
+    "error_type",
+    "error_types",
+    "install_error_handlers",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -119,6 +128,21 @@ def error_type(status: int, client: Client, exc: Exception | None = None) -> str
     return types[list(Client).index(client)]
 
 
+def error_types(status: int) -> list[str]:
+    """Every ``type`` an error of ``status`` may carry, whichever the client."""
+    types = dict.fromkeys(_TYPES.get(status, (f"/errors/http-{status}",)))
+    if status == 404:
+        types.update(dict.fromkeys(_V0_10_NOT_FOUND.values()))
+    if status == 424:
+        types.update(dict.fromkeys(["/errors/embeddings/unauthorized"]))
+    return sorted(types)
+
+
+def error_title(status: int) -> str:
+    """The ``title`` of an error of ``status`` when the exception names none."""
+    return _TITLES.get(status, "Error")
+
+
 def error_response(request: Request, exc: Exception) -> Response:
     status = getattr(exc, "status_code", 500)
     client = client_of(request.headers.get("user-agent", ""))
@@ -133,12 +157,28 @@ def error_response(request: Request, exc: Exception) -> Response:
         body["fields"] = [
             {"field": f.field, "rule": f.rule, "message": f.message} for f in exc.fields
         ]
-    headers = {}
+    headers: dict[str, str] = {}
+    if isinstance(exc, HTTPException) and exc.headers:
+        headers.update(exc.headers)
+    if status == 405:
+        headers["Allow"] = _allowed_methods(request) or headers.get("Allow", "")
     if isinstance(exc, TooManyRequests | Overloaded):
         headers["Retry-After"] = str(exc.retry_after_seconds)
     return Response(
         orjson.dumps(body), status_code=status, headers=headers, media_type="application/json"
     )
+
+
+def _allowed_methods(request: Request) -> str:
+    """The methods of every route with the path of the first route that matches: Starlette's
+    own ``Allow`` names only that first route's, though another may serve the same path."""
+    routes = [r for r in getattr(request.app, "routes", ()) if isinstance(r, Route)]
+    scope = {**request.scope, "method": "GET"}
+    first = next((r for r in routes if r.matches(scope)[0] is not Match.NONE), None)
+    if first is None:
+        return ""
+    methods = {m for r in routes if r.path == first.path for m in r.methods or ()}
+    return ", ".join(sorted(methods))
 
 
 def _detail(exc: Exception, status: int) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -19,6 +20,21 @@ from semcache.core.services import Services
 from semcache.store.base import CacheConfig
 
 __all__ = ["data_routes"]
+
+
+class _EntryIdConvertor(Convertor[str]):
+    # Any segment but "search": a DELETE of .../entries/search addresses the search route
+    # (405, as OpenAPI gives a literal path precedence), not an entry with a malformed ID.
+    regex = "(?!search$)[^/]+"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("entry_id", _EntryIdConvertor())
 
 
 async def _authorized(request: Request) -> tuple[Services, CacheConfig]:
@@ -78,6 +94,6 @@ def data_routes() -> list[Route]:
         Route(f"{prefix}/conversations/search", conversational_search, methods=["POST"]),
         Route(f"{prefix}/entries", set_entry, methods=["POST"]),
         Route(f"{prefix}/entries", delete_query, methods=["DELETE"]),
-        Route(f"{prefix}/entries/{{entry_id}}", delete_entry, methods=["DELETE"]),
+        Route(f"{prefix}/entries/{{entry_id:entry_id}}", delete_entry, methods=["DELETE"]),
         Route(f"{prefix}/flush", flush, methods=["POST"]),
     ]

@@ -7,10 +7,10 @@ clients may send more than this server knows.
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from starlette.responses import Response
 
 from semcache.core.admin import CacheSpec, CacheSummary
@@ -35,6 +35,16 @@ __all__ = [
 M = TypeVar("M", bound=BaseModel)
 
 
+def _integral(value: object) -> object:
+    # JSON has one kind of number: 5.0 is the integer 5 (JSON Schema agrees), 5.5 is not.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+WireInt = Annotated[int, BeforeValidator(_integral)]
+
+
 class _Body(BaseModel):
     model_config = ConfigDict(strict=True, extra="ignore", populate_by_name=True, frozen=True)
 
@@ -44,7 +54,7 @@ class SearchBody(_Body):
     similarity_threshold: float | None = Field(None, alias="similarityThreshold")
     search_strategies: list[Strategy] | None = Field(None, alias="searchStrategies")
     attributes: dict[str, str] | None = None
-    max_results: int | None = Field(None, alias="maxResults")
+    max_results: WireInt | None = Field(None, alias="maxResults")
 
     def to_query(self, context: tuple[str, ...] = ()) -> SearchQuery:
         strategies = self.search_strategies
@@ -71,7 +81,7 @@ class SetBody(_Body):
     prompt: str
     response: str
     attributes: dict[str, str] | None = None
-    ttl_millis: int | None = Field(None, alias="ttlMillis")
+    ttl_millis: WireInt | None = Field(None, alias="ttlMillis")
 
     def to_new_entry(self) -> NewEntry:
         return NewEntry(
@@ -91,7 +101,7 @@ class CacheCreateBody(_Body):
     name: str = ""
     attributes: list[str] | None = None
     similarity_threshold: float | None = Field(None, alias="similarityThreshold")
-    ttl_millis: int | None = Field(None, alias="ttlMillis")
+    ttl_millis: WireInt | None = Field(None, alias="ttlMillis")
     embedder: str | None = None
     verifier: str | None = None
 

@@ -80,7 +80,7 @@ class CacheAdmin:
 
     def _config(self, spec: CacheSpec) -> CacheConfig:
         config = CacheConfig(
-            id=spec.id or uuid.uuid4().hex,
+            id=uuid.uuid4().hex if spec.id is None else spec.id,
             name=spec.name,
             embedder=spec.embedder or self.default_embedder,
             created_at=self.clock(),

@@ -13,6 +13,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from semcache.core.ratelimit import RateLimiter
 from semcache.errors import AuthenticationFailed, CacheNotFound, KeyNotFound, PermissionDenied
 from semcache.store.base import CacheConfig, KeyRecord, Store
 from semcache.types import CacheId, Millis
@@ -36,11 +37,15 @@ def digest_secret(salt: bytes, secret: str) -> bytes:
 
 
 class KeyService:
-    """Issues, checks and revokes API keys."""
+    """Issues, checks and revokes API keys; with a ``limiter``, every request made with a
+    valid key is counted against that key's rate limit."""
 
-    def __init__(self, store: Store, *, clock: Callable[[], Millis]) -> None:
+    def __init__(
+        self, store: Store, *, clock: Callable[[], Millis], limiter: RateLimiter | None = None
+    ) -> None:
         self.store = store
         self.clock = clock
+        self.limiter = limiter
 
     async def issue(self, cache_id: CacheId | None, *, label: str = "") -> IssuedKey:
         """Make a key for a cache, or an admin key when ``cache_id`` is None."""
@@ -66,7 +71,8 @@ class KeyService:
     async def authenticate(self, authorization: str | None) -> KeyRecord:
         """The live key record behind an ``Authorization`` header value.
 
-        Raises `AuthenticationFailed` for a missing, malformed, unknown or revoked key.
+        Raises `AuthenticationFailed` for a missing, malformed, unknown or revoked key, and
+        `TooManyRequests` when the key is over its rate limit.
         """
         if not authorization:
             raise AuthenticationFailed("missing API key: send 'Authorization: Bearer <key>'")
@@ -83,6 +89,8 @@ class KeyService:
         valid = hmac.compare_digest(digest_secret(salt, secret), digest)
         if record is None or not valid or record.revoked_at is not None:
             raise AuthenticationFailed("invalid API key")
+        if self.limiter is not None:
+            self.limiter.acquire(record.id)
         return record
 
     async def authorize_cache(self, authorization: str | None, cache_id: CacheId) -> CacheConfig:

@@ -9,6 +9,7 @@ from semcache.core.admin import CacheAdmin
 from semcache.core.cache import CacheService, now_millis
 from semcache.core.keys import KeyService
 from semcache.core.models import DEFAULT_LIMITS, Limits
+from semcache.core.ratelimit import RateLimit, RateLimiter
 from semcache.embedding.registry import EmbedderRegistry
 from semcache.embedding.verifier import VERIFIER_OFF, VerifierRegistry
 from semcache.rewriter import QueryRewriter
@@ -39,9 +40,11 @@ class Services:
         clock: Callable[[], Millis] = now_millis,
         verifiers: VerifierRegistry | None = None,
         default_verifier: str = VERIFIER_OFF,
+        rate_limit: RateLimit | None = None,
     ) -> Services:
         """Wire the services together. ``default_verifier`` applies to caches that name no
-        verifier; by default it is off, and their hits are decided by cosine similarity."""
+        verifier; by default it is off, and their hits are decided by cosine similarity.
+        ``rate_limit`` limits the requests of each API key (none by default)."""
         verifiers = VerifierRegistry() if verifiers is None else verifiers
         return cls(
             store=store,
@@ -56,7 +59,11 @@ class Services:
                 verifiers=verifiers,
                 default_verifier=default_verifier,
             ),
-            keys=KeyService(store, clock=clock),
+            keys=KeyService(
+                store,
+                clock=clock,
+                limiter=RateLimiter(rate_limit) if rate_limit and rate_limit.enabled else None,
+            ),
             admin=CacheAdmin(
                 store,
                 is_known_embedder=embedders.is_known,

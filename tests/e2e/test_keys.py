@@ -1,0 +1,49 @@
+"""API keys never reach the server's log, and the store keeps only salted digests."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from pathlib import Path
+
+import httpx
+
+from semcache.testing.server import ServerProcess
+
+
+def test_keys_are_never_logged_nor_stored_in_the_clear(tmp_path: Path) -> None:
+    server = ServerProcess(tmp_path / "data", args=["--setting", "log_level", "debug"])
+    with server:
+        first_start = len(server.log())  # the quick-start key is printed there, by design
+        admin = httpx.Client(
+            base_url=server.url, headers={"Authorization": f"Bearer {server.admin_key}"}
+        )
+        with admin:
+            cache_id = admin.post("/admin/v1/caches", json={"name": "private"}).json()["id"]
+            issued = admin.post(f"/admin/v1/caches/{cache_id}/keys").json()
+            revoked = admin.post(f"/admin/v1/caches/{cache_id}/keys").json()
+            admin.delete(f"/admin/v1/keys/{revoked['keyId']}")
+            other = admin.post("/admin/v1/caches", json={"name": "other"}).json()["id"]
+        key, unknown = issued["apiKey"], f"sc_{secrets.token_hex(8)}_{secrets.token_hex(32)}"
+        secrets_sent = [key, revoked["apiKey"], unknown, server.admin_key]
+        for secret in secrets_sent:
+            for header in (
+                f"Bearer {secret}",
+                f"Basic {base64.b64encode(secret.encode()).decode()}",
+                f"bearer  {secret}",
+                secret,
+            ):
+                for path in (f"/v1/caches/{cache_id}", f"/v1/caches/{other}", "/admin/v1"):
+                    httpx.post(
+                        f"{server.url}{path}/entries/search",
+                        json={"prompt": "Is my key safe?"},
+                        headers={"Authorization": header},
+                    )
+                httpx.get(f"{server.url}/admin/v1/caches", headers={"Authorization": header})
+    log = server.log()[first_start:]
+    assert "/entries/search" in log  # the requests were logged
+    stored = b"".join(path.read_bytes() for path in (tmp_path / "data").glob("semcache.db*"))
+    for secret in secrets_sent:
+        hidden = secret.split("_")[2]
+        assert hidden not in log and secret not in log
+        assert hidden.encode() not in stored and bytes.fromhex(hidden) not in stored
