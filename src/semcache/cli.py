@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
@@ -48,8 +49,19 @@ def _settings(**overrides: Any) -> Settings:
         raise click.ClickException(str(exc)) from exc
 
 
+@contextlib.contextmanager
+def _private_files() -> Iterator[None]:
+    """Files and directories made meanwhile are for this user only (0600 and 0700)."""
+    previous = os.umask(0o077)
+    try:
+        yield
+    finally:
+        os.umask(previous)
+
+
 def _run(settings: Settings, action: Callable[[Services], Awaitable[T]]) -> T:
-    """Run ``action`` with services over the configured store, turning errors into messages."""
+    """Run ``action`` with services over the configured store, turning errors into messages;
+    a store made on the way is private to this user."""
 
     async def main() -> T:
         store = await open_store(settings.store_url)
@@ -67,7 +79,8 @@ def _run(settings: Settings, action: Callable[[Services], Awaitable[T]]) -> T:
             await services.close()
 
     try:
-        return asyncio.run(main())
+        with _private_files():
+            return asyncio.run(main())
     except SemcacheError as exc:
         raise click.ClickException(str(exc)) from exc
 
@@ -119,6 +132,9 @@ def serve(settings_given: tuple[tuple[str, str], ...], **flags: Any) -> None:
 
     given = {name: parse_setting(name, raw) for name, raw in settings_given}
     settings = _settings(**{**given, **flags})
+    # Everything the server writes (the database, indexes, keys, TLS files) is its user's alone.
+    os.umask(0o077)
+    _warn_if_shared(settings.data_dir)
     client_env = _prepare_tls(settings)
     if client_env is not None:
         settings = _settings(**{**given, **flags, **_tls_paths(settings)})
@@ -131,6 +147,16 @@ def serve(settings_given: tuple[tuple[str, str], ...], **flags: Any) -> None:
     )
     _announce(quickstart, settings)
     _serve(settings)
+
+
+def _warn_if_shared(data_dir: Path) -> None:
+    mode = data_dir.stat().st_mode & 0o777 if data_dir.is_dir() else 0
+    if mode & 0o077:
+        click.echo(
+            f"semcache: warning: {data_dir} can be read by other users (mode {mode:o}); "
+            f"it holds every cached prompt and response: chmod 700 {data_dir}",
+            err=True,
+        )
 
 
 def _prepare_tls(settings: Settings) -> dict[str, str] | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import secrets
+import stat
 from pathlib import Path
 
 import httpx
@@ -47,3 +48,30 @@ def test_keys_are_never_logged_nor_stored_in_the_clear(tmp_path: Path) -> None:
         hidden = secret.split("_")[2]
         assert hidden not in log and secret not in log
         assert hidden.encode() not in stored and bytes.fromhex(hidden) not in stored
+
+
+def test_the_data_directory_is_private_to_the_server_user(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    with ServerProcess(data_dir, tls="auto") as server:
+        values = server.quickstart
+        httpx.post(
+            f"{server.url}/v1/caches/{values['CACHE_ID']}/entries",
+            json={"prompt": "private?", "response": "yes"},
+            headers={"Authorization": f"Bearer {values['API_KEY']}"},
+            verify=server.verify,
+        ).raise_for_status()
+        modes = {
+            path.relative_to(data_dir).as_posix(): stat.S_IMODE(path.stat().st_mode)
+            for path in [data_dir, *data_dir.rglob("*")]
+        }
+    assert {"semcache.db", "semcache.db-wal", "tls/ca-key.pem", "admin.key"} <= set(modes)
+    shared = {name: oct(mode) for name, mode in modes.items() if mode & 0o077}
+    assert not shared, shared
+
+
+def test_a_shared_data_directory_is_warned_about(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    data_dir.mkdir(mode=0o755)
+    data_dir.chmod(0o755)
+    with ServerProcess(data_dir) as server:
+        assert f"{data_dir} can be read by other users (mode 755)" in server.log()
