@@ -126,7 +126,9 @@ def _confirm(
     attributes, as SQLite has them now: a stale index never leaks a deleted or expired
     entry. Rows are read in growing slices of the ranking, attributes before the rest."""
     matches: list[Match] = []
-    start, step = 0, 2 * request.limit + 8
+    # Without a filter the best-ranked labels are nearly always live entries: read just
+    # as many rows as wanted first, and more only if some are gone.
+    start, step = 0, 2 * request.limit + 8 if request.attributes else request.limit
     while start < len(labels) and len(matches) < request.limit:
         chunk = dict(
             zip(
