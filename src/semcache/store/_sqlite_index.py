@@ -209,6 +209,8 @@ class CacheIndexes:
         self, connection: sqlite3.Connection, slot: _Slot, index: VectorIndex, cache_id: CacheId
     ) -> None:
         head = vectors.last_seq(connection)
+        if head == slot.seq:  # nothing was written anywhere since: the common case
+            return
         changes = vectors.changes_since(connection, cache_id, slot.seq)
         clears = [position for position, change in enumerate(changes) if change.op == "clear"]
         if clears:
