@@ -7,6 +7,7 @@ import re
 import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
@@ -277,3 +278,22 @@ def test_a_key_on_another_caches_path_reaches_nothing(twins, tenants: Tenants) -
             assert response.status_code == 403, (method, path, response.text)
             assert PROMPTS[0][0] not in response.text
     assert len(responses(twins("b"), prompt="x")) == 3
+
+
+def test_the_admin_api_can_be_served_on_its_own_address(tmp_path: Path) -> None:
+    """The public server runs without the admin API; a second one, on loopback, over the
+    same data directory, serves it, and what it does is seen by the public one at once."""
+    data_dir = tmp_path / "data"
+    public = ServerProcess(data_dir, args=["--host", "0.0.0.0", "--setting", "admin_api", "false"])
+    with public, ServerProcess(data_dir, args=["--host", "127.0.0.1"]) as private:
+        admin = {"Authorization": f"Bearer {private.admin_key}"}
+        assert httpx.get(f"{public.url}/admin/v1/caches", headers=admin).status_code == 404
+        paths = httpx.get(f"{public.url}/openapi.json").json()["paths"]
+        assert not [path for path in paths if path.startswith("/admin/")]
+        cache_id = public.quickstart["CACHE_ID"]
+        issued = httpx.post(f"{private.url}/admin/v1/caches/{cache_id}/keys", headers=admin)
+        with httpx.Client(
+            base_url=f"{public.url}/v1/caches/{cache_id}",
+            headers={"Authorization": f"Bearer {issued.json()['apiKey']}"},
+        ) as tenant:
+            assert tenant.post("/entries/search", json={"prompt": "x"}).status_code == 200
