@@ -18,7 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from semcache.testing.crash import CrashHarness
+from semcache.testing.crash import CrashHarness, CrashReport
 
 
 def main() -> int:
@@ -41,6 +41,7 @@ def main() -> int:
         clients=args.clients,
         round_seconds=(0.05, args.longest_round),
         semantic_sample=args.semantic_sample,
+        progress=_every_25_kills,
     )
     report = asyncio.run(harness.run())
     print(report.summary())
@@ -51,6 +52,11 @@ def main() -> int:
         return 0
     print(f"data kept in {directory}", file=sys.stderr)
     return 1
+
+
+def _every_25_kills(report: CrashReport) -> None:
+    if report.kills % 25 == 0:
+        print(report.summary(), flush=True)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -120,6 +120,7 @@ class CrashHarness:
         round_seconds: each round lasts a random time in this range before the kill.
         semantic_sample: prompts checked against the vector index after each restart
             (those the last round touched first); every prompt is checked at the end.
+        progress: called with the report so far after each round.
     """
 
     def __init__(
@@ -133,6 +134,7 @@ class CrashHarness:
         clients: int = 8,
         round_seconds: tuple[float, float] = (0.05, 1.0),
         semantic_sample: int = 20,
+        progress: Callable[[CrashReport], None] | None = None,
     ) -> None:
         self.server = ServerProcess(data_dir)
         self.kills = kills
@@ -140,6 +142,7 @@ class CrashHarness:
         self.clients = clients
         self.round_seconds = round_seconds
         self.semantic_sample = semantic_sample
+        self.progress = progress
         self.prompts = [_prompt(i, groups, self.rng) for i in range(prompts)]
         self.report = CrashReport()
         self._touched: set[int] = set()
@@ -154,6 +157,9 @@ class CrashHarness:
                 async with self._client() as http:
                     await self._verify(http, full=False)
                     await self._round(http)
+                if self.progress is not None:
+                    self.report.seconds = time.monotonic() - started
+                    self.progress(self.report)
             await asyncio.to_thread(self.server.start)
             async with self._client() as http:
                 await self._verify(http, full=True)
