@@ -199,19 +199,59 @@ def _announce(quickstart: QuickStart | None, settings: Settings) -> None:
 def _serve(settings: Settings) -> None:
     import uvicorn
 
+    from semcache.api.logs import log_config
+    from semcache.api.metrics import multiprocess_directory
+
+    try:
+        logs = log_config(level=settings.log_level, log_format=settings.log_format)
+    except SemcacheError as exc:
+        raise click.ClickException(str(exc)) from exc
     os.environ.update(settings.to_env())
-    uvicorn.run(
-        "semcache.api.app:app_from_env",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        ssl_certfile=settings.tls_cert,
-        ssl_keyfile=settings.tls_key,
-        log_level=settings.log_level,
-        lifespan="on",
-        server_header=False,
-    )
+    with multiprocess_directory(settings.workers):
+        uvicorn.run(
+            "semcache.api.app:app_from_env",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            ssl_certfile=settings.tls_cert,
+            ssl_keyfile=settings.tls_key,
+            log_config=logs,
+            log_level=settings.log_level,
+            access_log=False,  # semcache.access logs each request, with its ID
+            lifespan="on",
+            server_header=False,
+        )
+
+
+@cli.command()
+@store_options
+@click.argument("cache_id", required=False)
+@click.option(
+    "--window",
+    type=click.Choice(["hour", "day", "week"]),
+    help="Only this window [default: hour, day and week]",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON, with the series of points")
+def stats(
+    data_dir: Path | None,
+    store: str | None,
+    cache_id: str | None,
+    window: str | None,
+    as_json: bool,
+) -> None:
+    """Searches, hit ratio, latency and entries of CACHE_ID (or every cache) over the last
+    hour, day and week, added up over every server that shares the store."""
+    from semcache._stats_report import read_report, report_json, report_table
+    from semcache.core.stats import Window
+
+    windows = [Window.named(window)] if window else list(Window)
+    settings = _settings(data_dir=data_dir, store=store)
+    report = _run(settings, lambda s: read_report(s, cache_id, windows))
+    if as_json:
+        _echo_json(report_json(report))
+    else:
+        click.echo(report_table(report))
 
 
 # caches

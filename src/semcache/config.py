@@ -94,6 +94,14 @@ class Settings:
         None, "API key for 'openai:<model>@<url>' embedders", secret=True
     )
     log_level: str = _setting("info", "Log level: debug, info, warning or error")
+    log_format: str = _setting("text", "Log lines as plain text or as JSON objects: text or json")
+    metrics: bool = _setting(True, "Count Prometheus metrics and serve them at /metrics")
+    metrics_public: bool = _setting(
+        False, "Serve /metrics without the admin key (it names caches and their traffic)"
+    )
+    stats_flush_seconds: float = _setting(
+        5.0, "How often each process adds its per-cache statistics to the store"
+    )
 
     @property
     def store_url(self) -> str:

@@ -90,12 +90,13 @@ class Endpoint:
     operation_id: str
     success: int | None  # None: not described in full, any status but a refusal will do
     public: bool
+    tag: str
 
     @property
     def api(self) -> str:
         if self.public:
             return "public"
-        return "admin" if self.path.startswith("/admin/") else "data"
+        return "admin" if self.tag == "admin" else "data"
 
 
 def endpoints(server: ServerProcess) -> list[Endpoint]:
@@ -108,7 +109,10 @@ def endpoints(server: ServerProcess) -> list[Endpoint]:
             described = "default" not in operation["responses"]
             success = min(s for s in statuses if s < 300) if described else None
             public = operation.get("security") == []
-            found.append(Endpoint(method.upper(), path, operation["operationId"], success, public))
+            tag = operation["tags"][0]
+            found.append(
+                Endpoint(method.upper(), path, operation["operationId"], success, public, tag)
+            )
     return found
 
 

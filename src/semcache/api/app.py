@@ -14,15 +14,22 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from semcache.api.access import AccessMiddleware
 from semcache.api.admin import admin_routes
 from semcache.api.body_limit import BodyLimitMiddleware
+from semcache.api.console import console_routes
 from semcache.api.errors import install_error_handlers
+from semcache.api.inspection import inspection_routes
+from semcache.api.metrics import Metrics, metrics_endpoint
 from semcache.api.openapi import openapi_route
 from semcache.api.routes import data_routes
 from semcache.api.schemas import json_response
 from semcache.api.timeout import TimeoutMiddleware
 from semcache.config import Settings
+from semcache.core.observer import ObserverGroup
+from semcache.core.recorder import StatsRecorder
 from semcache.core.services import Services
+from semcache.core.stats import STATS_RETENTION
 from semcache.embedding.registry import EmbedderRegistry
 from semcache.embedding.verifier import VERIFIER_OFF, VerifierRegistry
 from semcache.errors import ConfigError, SemcacheError
@@ -37,6 +44,8 @@ logger = logging.getLogger(__name__)
 
 class State(TypedDict):
     services: Services
+    metrics: Metrics | None
+    metrics_public: bool
 
 
 def create_app(
@@ -54,20 +63,32 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
         async with contextlib.AsyncExitStack() as stack:
             services = await _open_services(settings, store, embedders, verifiers, stack)
+            await _observe(services, settings, metrics, stack)
             await _load_models(services, settings)
             purger = asyncio.create_task(_purge_expired(services, settings))
             stack.callback(purger.cancel)
             logger.info("semcache is ready")
-            yield {"services": services}
+            yield {
+                "services": services,
+                "metrics": metrics,
+                "metrics_public": settings.metrics_public,
+            }
 
+    metrics = Metrics() if settings.metrics else None
+    routes = data_routes()
+    if settings.admin_api:
+        routes += [*admin_routes(), *inspection_routes(), *console_routes()]
+    if metrics is not None:
+        routes.append(Route("/metrics", metrics_endpoint, methods=["GET"]))
     return Starlette(
         routes=[
-            *data_routes(),
-            *(admin_routes() if settings.admin_api else []),
+            *routes,
             Route("/healthz", _health, methods=["GET"]),
             openapi_route(limits=settings.limits, max_body_bytes=settings.max_body_bytes),
         ],
         middleware=[
+            # Outermost, so that every answer is logged and counted, a timeout's 503 too.
+            Middleware(AccessMiddleware, observe=None if metrics is None else metrics.request),
             Middleware(TimeoutMiddleware, seconds=settings.request_timeout_seconds),
             Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
         ],
@@ -120,6 +141,28 @@ async def _open_services(
     )
 
 
+async def _observe(
+    services: Services,
+    settings: Settings,
+    metrics: Metrics | None,
+    stack: contextlib.AsyncExitStack,
+) -> None:
+    """Feed the searches to the statistics recorder (flushed in the background, and once
+    more before the store closes) and to the metrics."""
+    recorder = StatsRecorder(services.store, clock=services.cache.clock)
+    services.cache.observer = recorder if metrics is None else ObserverGroup(recorder, metrics)
+    if metrics is not None:
+        services.embedders.observe_batches(metrics.embedding_batch)
+    flusher = asyncio.create_task(recorder.run(settings.stats_flush_seconds))
+
+    async def stop() -> None:
+        flusher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await flusher
+
+    stack.push_async_callback(stop)
+
+
 async def _load_models(services: Services, settings: Settings) -> None:
     """Load and warm every local model in use before the first request is accepted."""
     if not services.embedders.is_known(settings.embedder):
@@ -158,7 +201,9 @@ async def _purge_expired(services: Services, settings: Settings) -> None:
     while True:
         await asyncio.sleep(settings.purge_interval_seconds)
         try:
-            purged = await services.store.purge_expired(now=services.cache.clock())
+            now = services.cache.clock()
+            purged = await services.store.purge_expired(now=now)
+            await services.store.prune_stats(before=now - STATS_RETENTION)
         except SemcacheError as exc:
             logger.warning("reclaiming expired entries failed: %s", exc)
         else:

@@ -153,6 +153,12 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("DELETE", "/admin/v1/keys/{key_id}"): Operation(
         "revokeKey", "Revoke a key", _ADMIN, 204, errors=(404, 424)
     ),
+    ("GET", "/metrics"): Operation(
+        "metrics",
+        "Prometheus metrics in the text format, for an admin key (anyone: metrics_public)",
+        _ADMIN,
+        200,
+    ),
     ("GET", "/healthz"): Operation(
         "health", "Whether the server is up", _SERVER, 200, "Health", public=True
     ),

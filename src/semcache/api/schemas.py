@@ -14,22 +14,29 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from starlette.responses import Response
 
 from semcache.core.admin import CacheSpec, CacheSummary
-from semcache.core.models import UNSET, Hit, NewEntry, SearchQuery, Strategy
+from semcache.core.models import UNSET, Hit, NewEntry, SearchQuery, SearchResult, Strategy
+from semcache.core.observer import SearchTrace, Stage
+from semcache.core.stats import SIMILARITY_BOUNDS, CacheStats
 from semcache.errors import FieldError, InvalidRequest
-from semcache.store.base import CacheConfig, KeyRecord
+from semcache.store.base import CacheConfig, Entry, EntryCursor, KeyRecord
 
 __all__ = [
     "CacheCreateBody",
     "ConversationalSearchBody",
     "DeleteQueryBody",
+    "ExplainBody",
     "KeyCreateBody",
     "SearchBody",
     "SetBody",
     "cache_json",
+    "entry_json",
+    "explanation_json",
     "hit_json",
     "json_response",
     "key_json",
     "parse_body",
+    "parse_cursor",
+    "stats_json",
 ]
 
 M = TypeVar("M", bound=BaseModel)
@@ -119,6 +126,103 @@ class CacheCreateBody(_Body):
 
 class KeyCreateBody(_Body):
     label: str = ""
+
+
+class ExplainBody(SearchBody):
+    """A search to explain, and how many semantic candidates to show (default 10)."""
+
+    candidates: int | None = Field(None, ge=0, le=100)
+
+    def shown(self) -> int:
+        return DEFAULT_SHOWN_CANDIDATES if self.candidates is None else self.candidates
+
+
+DEFAULT_SHOWN_CANDIDATES = 10
+
+
+def parse_cursor(raw: str | None) -> EntryCursor | None:
+    """The ``cursor`` of a page of entries, ``<createdAt>:<entryId>``; None for the first."""
+    if raw is None:
+        return None
+    created_at, separator, entry_id = raw.partition(":")
+    if not (separator and entry_id and created_at.lstrip("-").isdigit()):
+        raise InvalidRequest.for_field("cursor", "format", "give the nextCursor of a page")
+    return int(created_at), entry_id
+
+
+def _entry_fields(entry: Entry) -> dict[str, Any]:
+    return {
+        "id": entry.id,
+        "prompt": entry.prompt,
+        "response": entry.response,
+        "attributes": dict(entry.attributes),
+    }
+
+
+def entry_json(entry: Entry) -> dict[str, Any]:
+    return {**_entry_fields(entry), "createdAt": entry.created_at, "expiresAt": entry.expires_at}
+
+
+def stats_json(
+    stats: CacheStats, *, threshold: float | None = None, points: bool = True
+) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "cacheId": stats.cache_id,
+        "window": stats.window.label,
+        "since": stats.since,
+        "stepMillis": stats.window.step,
+        "searches": stats.searches,
+        "hits": stats.hits,
+        "hitRatio": stats.hit_ratio,
+        "avgLatencyMs": stats.avg_latency_ms,
+        "p95LatencyMs": stats.p95_latency_ms,
+        "items": stats.items,
+    }
+    if points:
+        data["threshold"] = threshold
+        data["points"] = [
+            {
+                "start": p.start,
+                "searches": p.searches,
+                "hits": p.hits,
+                "hitRatio": p.hit_ratio,
+                "avgLatencyMs": p.avg_latency_ms,
+                "p95LatencyMs": p.p95_latency_ms,
+                "items": p.items,
+            }
+            for p in stats.points
+        ]
+        data["similarity"] = {
+            "bounds": list(SIMILARITY_BOUNDS),
+            "counts": list(stats.similarity_counts) or [0] * len(SIMILARITY_BOUNDS),
+        }
+    return data
+
+
+def explanation_json(result: SearchResult, trace: SearchTrace) -> dict[str, Any]:
+    seconds = trace.stage_seconds
+    return {
+        "decision": "hit" if result.hits else "miss",
+        "threshold": trace.threshold,
+        "searchedPrompt": result.searched_prompt,
+        "data": [hit_json(hit) for hit in result.hits],
+        "candidates": [
+            {
+                **_entry_fields(c.entry),
+                "similarity": c.similarity,
+                "cosine": c.cosine,
+                "searchStrategy": c.strategy.value,
+                "decision": c.decision.value,
+            }
+            for c in trace.candidates
+        ],
+        "timings": {
+            "embeddingMs": seconds.get(Stage.EMBEDDING, 0.0) * 1000,
+            "searchMs": seconds.get(Stage.SEARCH, 0.0) * 1000,
+            "verificationMs": seconds.get(Stage.VERIFICATION, 0.0) * 1000,
+            "totalMs": trace.seconds * 1000,
+        },
+    }
 
 
 def parse_body(model: type[M], body: bytes) -> M:
