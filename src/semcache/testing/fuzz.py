@@ -88,6 +88,7 @@ def fuzz(
         keys: "right" for the keys the requests need, "wrong" for wrong ones.
         workers: concurrent schemathesis workers.
     """
+    work_dir = work_dir.resolve()
     work_dir.mkdir(parents=True, exist_ok=True)
     config = work_dir / "schemathesis.toml"
     config.write_text(_config(server.quickstart["CACHE_ID"]))
@@ -105,7 +106,9 @@ def fuzz(
         command += ["--max-examples", str(max_examples), "--seed", str(seed)]
         command += ["--workers", str(workers), "--max-failures", "50"]
         command += ["--report", "ndjson", "--report-ndjson-path", str(report_path)]
-        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=3600)
+        done = subprocess.run(
+            command, env=env, cwd=work_dir, capture_output=True, text=True, timeout=3600
+        )
         _read_report(report_path, report)
         report.exit_code = report.exit_code or done.returncode
         report.output += done.stdout + done.stderr
