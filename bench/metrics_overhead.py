@@ -101,28 +101,48 @@ def _cases(prefix: str) -> dict[str, tuple[str, str, Callable[[int], object]]]:
     }
 
 
+def _cpu_seconds(server: ServerProcess) -> float:
+    """User and system CPU time the server process has used (one worker: all of it)."""
+    assert server.process is not None
+    fields = Path(f"/proc/{server.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _interleaved(on: ServerProcess, off: ServerProcess, requests: int) -> None:
     (a, prefix_a), (b, prefix_b) = _client(on), _client(off)
     cases_a, cases_b = _cases(prefix_a), _cases(prefix_b)
-    print(f"{'request':16} {'on p50':>9} {'off p50':>9} {'diff':>9} {'ratio':>7}  (ms)")
+    print(
+        f"{'request':14} {'on p50':>9} {'off p50':>9} {'ratio':>6} {'paired diff p50':>16}"
+        f" {'on CPU':>9} {'off CPU':>9} {'ratio':>6}"
+    )
     for name in cases_a:
-        method_a, path_a, body = cases_a[name]
+        method, path_a, body = cases_a[name]
         _, path_b, _ = cases_b[name]
-        times: dict[str, list[float]] = {"on": [], "off": []}
+        on_times, off_times = [], []
+        cpu = {"on": 0.0, "off": 0.0}
         for i in range(requests + 50):
-            pair = [("on", a, a.encode(method_a, path_a, body(i)))]
-            pair.append(("off", b, b.encode(method_a, path_b, body(i))))
+            if i == 50:  # the first rounds warm caches and connections
+                cpu = {"on": -_cpu_seconds(on), "off": -_cpu_seconds(off)}
+            timed = {}
+            pair = [("on", a, a.encode(method, path_a, body(i)))]
+            pair.append(("off", b, b.encode(method, path_b, body(i))))
             for label, client, request in pair if i % 2 else reversed(pair):
                 begin = time.perf_counter()
                 status, _ = client.send(request)
-                elapsed = (time.perf_counter() - begin) * 1000
+                timed[label] = (time.perf_counter() - begin) * 1e6
                 assert status == 200, status
-                if i >= 50:  # the first rounds warm caches and connections
-                    times[label].append(elapsed)
-        p50_on, p50_off = statistics.median(times["on"]), statistics.median(times["off"])
+            if i >= 50:
+                on_times.append(timed["on"])
+                off_times.append(timed["off"])
+        cpu_on = (cpu["on"] + _cpu_seconds(on)) / requests * 1e6
+        cpu_off = (cpu["off"] + _cpu_seconds(off)) / requests * 1e6
+        # Each request to one server is paired with the same request to the other, sent
+        # right before or after it: the median of the differences shrugs off load drift.
+        diff = statistics.median(x - y for x, y in zip(on_times, off_times, strict=True))
+        p50_on, p50_off = statistics.median(on_times), statistics.median(off_times)
         print(
-            f"{name:16} {p50_on:9.3f} {p50_off:9.3f} {(p50_on - p50_off) * 1000:7.0f}µs"
-            f" {p50_on / p50_off:7.3f}"
+            f"{name:14} {p50_on:7.0f}µs {p50_off:7.0f}µs {p50_on / p50_off:6.3f} {diff:14.0f}µs"
+            f" {cpu_on:7.0f}µs {cpu_off:7.0f}µs {cpu_on / cpu_off:6.3f}"
         )
     a.close()
     b.close()
@@ -134,9 +154,16 @@ def _observers_alone(rounds: int) -> None:
     trace = SearchTrace(hit=True, nearest=0.93, seconds=0.003)
     trace.lookups.append((Strategy.SEMANTIC, True))
     trace.stage_seconds.update({Stage.EMBEDDING: 0.002, Stage.SEARCH: 0.0005})
+
+    def observe_metrics() -> None:
+        _both(metrics, trace)
+
+    def record() -> None:
+        recorder.searched("c", trace)
+
     for label, call in [
-        ("metrics: request + search", lambda: _both(metrics, trace)),
-        ("statistics recorder", lambda: recorder.searched("c", trace)),
+        ("metrics: request + search", observe_metrics),
+        ("statistics recorder", record),
     ]:
         for _ in range(1000):
             call()

@@ -109,8 +109,10 @@ def test_json_lines_carry_exceptions() -> None:
         record = logging.getLogger("x").makeRecord(
             "x", logging.ERROR, "f", 1, "failed %s", ("here",), exc_info=sys.exc_info()
         )
+    record.color_message = "\x1b[36mfailed\x1b[0m %s"
     line = json.loads(JSONFormatter().format(record))
     assert line["message"] == "failed here" and "ValueError: bad" in line["exception"]
+    assert "color_message" not in line
     assert "request_id" not in line
 
 

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from prometheus_client.parser import text_string_to_metric_families
 
-from semcache.api.metrics import Metrics
+from semcache.api.metrics import MULTIPROCESS_ENV, Metrics, multiprocess_directory
 from semcache.core.models import Strategy
 from semcache.core.observer import SearchTrace, Stage
 from tests.api.conftest import Deployment
@@ -88,3 +91,16 @@ def test_observations_become_samples() -> None:
     assert samples[("semcache_search_stage_duration_seconds_bucket", verification)] == 1
     assert samples[("semcache_embedding_batch_size_bucket", frozenset({("le", "8.0")}))] == 1
     assert samples[("semcache_cache_entries", frozenset({("cache", "c")}))] == 7
+
+
+def test_several_workers_get_a_directory_of_their_own(monkeypatch) -> None:
+    monkeypatch.delenv(MULTIPROCESS_ENV, raising=False)
+    with multiprocess_directory(1):
+        assert MULTIPROCESS_ENV not in os.environ
+    with multiprocess_directory(2):
+        directory = Path(os.environ[MULTIPROCESS_ENV])
+        assert directory.is_dir()
+    assert MULTIPROCESS_ENV not in os.environ and not directory.exists()
+    monkeypatch.setenv(MULTIPROCESS_ENV, "/given")
+    with multiprocess_directory(2):
+        assert os.environ[MULTIPROCESS_ENV] == "/given"

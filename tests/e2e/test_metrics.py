@@ -1,8 +1,9 @@
-"""``/metrics`` scraped from a real server with two worker processes, and statistics that
-add up over both."""
+"""``/metrics`` scraped from a real server with two worker processes, statistics that add
+up over both, and the JSON lines they log."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +28,11 @@ def server(tmp_path_factory: pytest.TempPathFactory, metrics_dir: Path) -> Itera
     data_dir = tmp_path_factory.mktemp("metrics") / "data"
     with ServerProcess(
         data_dir,
-        args=["--workers", "2", "--setting", "stats_flush_seconds", "0.2"],
+        args=[
+            *("--workers", "2"),
+            *("--setting", "stats_flush_seconds", "0.2"),
+            *("--setting", "log_format", "json"),
+        ],
         env={"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)},
     ) as running:
         yield running
@@ -130,3 +135,23 @@ def test_statistics_add_up_over_both_workers(server: ServerProcess) -> None:
         time.sleep(0.2)
     assert (stats["searches"], stats["hits"], stats["hitRatio"]) == (SEARCHES, 12, 0.5)
     assert stats["items"] == 1 and stats["p95LatencyMs"] > 0
+
+
+def test_each_request_is_one_json_line_with_its_id_and_no_key(server: ServerProcess) -> None:
+    api_key = server.quickstart["API_KEY"]
+    response = httpx.post(
+        f"{server.url}/v1/caches/{server.quickstart['CACHE_ID']}/entries/search",
+        json={"prompt": "a secret prompt"},
+        headers={"Authorization": f"Bearer {api_key}", "X-Request-ID": "trace-me-42"},
+    )
+    assert response.headers["x-request-id"] == "trace-me-42"
+    deadline = time.monotonic() + 10
+    while '"trace-me-42"' not in server.log() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    lines = [json.loads(line) for line in server.log().splitlines() if line.startswith("{")]
+    [line] = [line for line in lines if line.get("request_id") == "trace-me-42"]
+    assert line["logger"] == "semcache.access" and line["status"] == 200
+    assert line["endpoint"] == "/v1/caches/{cache_id}/entries/search"
+    for logged in lines:
+        assert api_key not in json.dumps(logged) and "a secret prompt" not in json.dumps(logged)
+    assert any(line["message"] == "semcache is ready" for line in lines)

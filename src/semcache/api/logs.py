@@ -21,7 +21,13 @@ request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 """The ID of the request being served, if any."""
 
 _TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
-_STANDARD = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "request_id"}
+# Not extra fields: the record's own, and uvicorn's copy of its message in terminal colours.
+_STANDARD = frozenset(vars(logging.makeLogRecord({}))) | {
+    "message",
+    "asctime",
+    "request_id",
+    "color_message",
+}
 
 
 class RequestIDFilter(logging.Filter):

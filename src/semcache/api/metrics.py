@@ -24,7 +24,8 @@ from prometheus_client.registry import Collector
 from starlette.requests import Request
 from starlette.responses import Response
 
-from semcache.core.observer import SearchTrace
+from semcache.core.models import Strategy
+from semcache.core.observer import SearchTrace, Stage
 from semcache.core.services import Services
 from semcache.core.stats import SIMILARITY_BOUNDS
 from semcache.types import CacheId
@@ -37,6 +38,7 @@ _LATENCY_BUCKETS = (
     0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
 )  # fmt: skip
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+_RESULT = {True: "hit", False: "miss"}
 
 
 class Metrics:
@@ -94,28 +96,46 @@ class Metrics:
             buckets=_BATCH_BUCKETS,
             registry=self.registry,
         )
-        self._children: dict[tuple[Any, ...], Any] = {}
-
-    def _child(self, metric: Counter | Histogram, *labels: str) -> Any:
-        key = (id(metric), *labels)
-        child = self._children.get(key)
-        if child is None:
-            child = self._children[key] = metric.labels(*labels)
-        return child
+        self._requests: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._searches: dict[tuple[CacheId, bool], Any] = {}
+        self._lookups: dict[tuple[CacheId, Strategy, bool], Any] = {}
+        self._stages: dict[Stage, Any] = {}
+        self._nearest: dict[CacheId, Any] = {}
 
     def request(self, endpoint: str, method: str, status: int, seconds: float) -> None:
         """Count one answered HTTP request."""
-        self._child(self.requests, endpoint, method, str(status)).inc()
-        self._child(self.request_seconds, endpoint).observe(seconds)
+        key = (endpoint, method, status)
+        children = self._requests.get(key)
+        if children is None:
+            children = self._requests[key] = (
+                self.requests.labels(endpoint, method, str(status)),
+                self.request_seconds.labels(endpoint),
+            )
+        children[0].inc()
+        children[1].observe(seconds)
 
     def searched(self, cache_id: CacheId, trace: SearchTrace) -> None:
-        self._child(self.searches, cache_id, "hit" if trace.hit else "miss").inc()
+        key = (cache_id, trace.hit)
+        search = self._searches.get(key)
+        if search is None:
+            search = self._searches[key] = self.searches.labels(cache_id, _RESULT[trace.hit])
+        search.inc()
         for strategy, found in trace.lookups:
-            self._child(self.lookups, cache_id, strategy, "hit" if found else "miss").inc()
+            lookup = self._lookups.get((cache_id, strategy, found))
+            if lookup is None:
+                lookup = self.lookups.labels(cache_id, strategy, _RESULT[found])
+                self._lookups[cache_id, strategy, found] = lookup
+            lookup.inc()
         for stage, seconds in trace.stage_seconds.items():
-            self._child(self.stage_seconds, stage).observe(seconds)
+            timer = self._stages.get(stage)
+            if timer is None:
+                timer = self._stages[stage] = self.stage_seconds.labels(stage)
+            timer.observe(seconds)
         if trace.nearest is not None:
-            self._child(self.nearest, cache_id).observe(trace.nearest)
+            nearest = self._nearest.get(cache_id)
+            if nearest is None:
+                nearest = self._nearest[cache_id] = self.nearest.labels(cache_id)
+            nearest.observe(trace.nearest)
 
     def changed(self, cache_id: CacheId) -> None:
         return None
