@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -145,3 +146,29 @@ async def test_old_buckets_fall_outside_the_window(store: SQLiteStore) -> None:
     await store.record_stats([StatsBucket("c", START - 2 * 60 * MINUTE, searches=7)])
     assert (await StatsReader(store).read("c", Window.HOUR, now=clock.now)).searches == 0
     assert (await StatsReader(store).read("c", Window.DAY, now=clock.now)).searches == 7
+
+
+async def test_stopping_mid_flush_loses_and_repeats_nothing(store: SQLiteStore) -> None:
+    clock = Clock()
+    recorder = StatsRecorder(store, clock=clock)
+    started = asyncio.Event()
+    release = asyncio.Event()
+    writing = store.record_stats
+
+    async def slow(buckets: object) -> None:
+        started.set()
+        await release.wait()
+        await writing(buckets)  # type: ignore[arg-type]
+
+    store.record_stats = slow  # type: ignore[method-assign]
+    runner = asyncio.create_task(recorder.run(0.001))
+    recorder.searched("c", _trace(1.0, hit=True))
+    await started.wait()
+    recorder.searched("c", _trace(1.0, hit=False))  # after the flush took its counts
+    runner.cancel()
+    release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await runner
+    store.record_stats = writing  # type: ignore[method-assign]
+    [bucket] = await store.read_stats("c", since=0)
+    assert (bucket.searches, bucket.hits) == (2, 1)

@@ -103,14 +103,19 @@ class StatsRecorder:
         return len(buckets)
 
     async def run(self, every: float) -> None:
-        """Flush every ``every`` seconds until cancelled, then flush once more."""
+        """Flush every ``every`` seconds until cancelled, then flush once more. A flush
+        under way when cancelled is finished first, so no count is lost or written twice."""
+        flushing: asyncio.Future[int] | None = None
         try:
             while True:
                 await asyncio.sleep(every)
-                await self.flush()
+                flushing = asyncio.ensure_future(self.flush())
+                await asyncio.shield(flushing)
         finally:
+            if flushing is not None and not flushing.done():
+                await asyncio.wait([flushing])
             with contextlib.suppress(SemcacheError):
-                await asyncio.shield(self.flush())
+                await self.flush()
 
     async def _sample_items(self, pending: dict[tuple[CacheId, Millis], _Counts]) -> None:
         now = self.clock()
