@@ -160,12 +160,15 @@ def _entry_fields(entry: Entry) -> dict[str, Any]:
 
 
 def entry_json(entry: Entry) -> dict[str, Any]:
+    """An entry as the admin API shows it (never its vector)."""
     return {**_entry_fields(entry), "createdAt": entry.created_at, "expiresAt": entry.expires_at}
 
 
 def stats_json(
     stats: CacheStats, *, threshold: float | None = None, points: bool = True
 ) -> dict[str, Any]:
+    """A cache's statistics; with ``points``, also the series, the similarity histogram and
+    the ``threshold`` to draw on it."""
     data: dict[str, Any] = {
         "cacheId": stats.cache_id,
         "window": stats.window.label,
@@ -200,6 +203,8 @@ def stats_json(
 
 
 def explanation_json(result: SearchResult, trace: SearchTrace) -> dict[str, Any]:
+    """An explained search: its answer, the threshold, each candidate and its decision,
+    and the time each stage took."""
     seconds = trace.stage_seconds
     return {
         "decision": "hit" if result.hits else "miss",
