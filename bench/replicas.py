@@ -8,12 +8,13 @@ embedded store, measured in the same run.
 Each configuration starts real ``semcache serve`` processes (plain HTTP): the embedded store
 alone, then one and two servers over one PostgreSQL database (a PostgreSQL with pgvector
 from ``pgserver`` in a temporary directory, a new database per configuration, unless
-``--postgres`` names one). It stores the entries through the API, then makes ``--runs``
-timed runs in which ``--clients`` asyncio clients (httpx, in this process, outside the
-servers) send semantic searches that should hit: a stored question with a new suffix, so
-that no search is answered from the embedder's prompt cache. Client i talks to replica
-i mod n. Reports the median over runs of searches/s, latency percentiles, the hit ratio,
-and the ratios between configurations.
+``--postgres`` names one). Each stores the entries through the API. Then come ``--runs``
+timed rounds; in each, every configuration in turn gets ``--seconds`` of ``--clients``
+asyncio clients (httpx, in this process, outside the servers) sending semantic searches
+that should hit: a stored question with a new suffix, so that no search is answered from
+the embedder's prompt cache. Client i talks to replica i mod n. Reports the median over
+runs of searches/s, latency percentiles, the hit ratio, and the ratios between
+configurations.
 """
 
 from __future__ import annotations
@@ -174,10 +175,15 @@ async def search_load(
     return Run(len(latencies) / elapsed, latencies, hits, len(latencies))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass
 class Result:
+    """A configuration's running servers, its cache, and its runs so far."""
+
     config: Config
     threads: int
+    servers: list[ServerProcess]
+    cache_id: str
+    key: str
     load_rate: float
     runs: list[Run]
 
@@ -193,10 +199,25 @@ class Result:
     def hit_ratio(self) -> float:
         return sum(run.hits for run in self.runs) / max(1, sum(run.searches for run in self.runs))
 
+    def search(self, args: argparse.Namespace, prompts: list[str], seconds: float, tag: str) -> Run:
+        return asyncio.run(
+            search_load(
+                self.servers,
+                self.cache_id,
+                self.key,
+                prompts,
+                clients=args.clients,
+                seconds=seconds,
+                tag=tag,
+            )
+        )
 
-def measure(
+
+@contextmanager
+def prepared(
     config: Config, args: argparse.Namespace, prompts: list[str], admin_keys: list[str]
-) -> Result:
+) -> Iterator[Result]:
+    """The configuration's servers started, with a new cache holding every prompt."""
     threads = args.threads or max(1, (os.cpu_count() or 1) // config.replicas)
     with (
         tempfile.TemporaryDirectory() as directory,
@@ -205,20 +226,9 @@ def measure(
         cache_id, key, admin_key = new_cache(servers, admin_keys[0] if admin_keys else None)
         admin_keys[:] = [admin_key]
         load_rate = asyncio.run(store_all(servers[0], cache_id, key, prompts))
-
-        def load(seconds: float, tag: str) -> Run:
-            return asyncio.run(
-                search_load(
-                    servers, cache_id, key, prompts, clients=args.clients, seconds=seconds, tag=tag
-                )
-            )
-
-        load(3.0, "warm-up")
-        runs = []
-        for number in range(args.runs):
-            runs.append(load(args.seconds, str(number)))
-            print(f"  {config.name}: run {number + 1}: {runs[-1].rate:.1f}/s", file=sys.stderr)
-    return Result(config, threads, load_rate, runs)
+        result = Result(config, threads, servers, cache_id, key, load_rate, [])
+        result.search(args, prompts, 3.0, "warm-up")
+        yield result
 
 
 def report(results: list[Result], args: argparse.Namespace, load: tuple[float, float]) -> None:
@@ -278,9 +288,18 @@ def main() -> None:
         ]
         admin_keys: list[str] = []
         results = [
-            measure(config, args, prompts, admin_keys if config.store else []) for config in configs
+            stack.enter_context(prepared(config, args, prompts, admin_keys if config.store else []))
+            for config in configs
         ]
-    report(results, args, (before, os.getloadavg()[0]))
+        # Runs alternate between configurations, so a change in the machine's load
+        # falls on all of them alike.
+        for number in range(args.runs):
+            for result in results:
+                result.runs.append(result.search(args, prompts, args.seconds, str(number)))
+                rate = result.runs[-1].rate
+                print(f"  run {number + 1}, {result.config.name}: {rate:.1f}/s", file=sys.stderr)
+        after = os.getloadavg()[0]
+    report(results, args, (before, after))
 
 
 if __name__ == "__main__":
