@@ -64,7 +64,7 @@ def _run(settings: Settings, action: Callable[[Services], Awaitable[T]]) -> T:
     a store made on the way is private to this user."""
 
     async def main() -> T:
-        store = await open_store(settings.store_url)
+        store = await open_store(settings.store_url, preload=False)
         embedders = EmbedderRegistry(threads=settings.threads)
         services = Services.build(
             store,

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from semcache.store._index_pending import PendingView
+from semcache.store.registry import open_store
 from semcache.store.sqlite import SQLiteStore
 from semcache.store.vector_index import ExactIndex
 from tests.store._sqlite_helpers import NOW, fill, make_entry, new_store, top_id, unit_vectors
@@ -44,6 +45,19 @@ async def test_a_store_closed_at_once_never_loads_its_indexes(tmp_path: Path) ->
     store = await SQLiteStore.open(tmp_path, hnsw_threshold=0)
     await store.close()
     assert store.index_stats("c") is None
+
+
+async def test_a_store_opened_for_a_command_loads_indexes_only_when_used(tmp_path: Path) -> None:
+    await _saved_hnsw_store(tmp_path)
+    store = await open_store(f"sqlite:///{tmp_path}", preload=False)
+    assert isinstance(store, SQLiteStore)
+    try:
+        await store.list_caches()
+        await asyncio.sleep(0.05)
+        assert store.index_stats("c") is None
+        assert await top_id(store, unit_vectors(300)[7]) == "e7"
+    finally:
+        await store.close()
 
 
 @pytest.mark.parametrize(

@@ -133,9 +133,10 @@ class PostgresStore:
         return store
 
     @classmethod
-    async def from_url(cls, url: str) -> PostgresStore:
+    async def from_url(cls, url: str, *, preload: bool = True) -> PostgresStore:
         """Open the store a ``postgresql://`` URL names; `PostgresOptions` fields may be
-        given as query parameters (``?pool_max_size=20&hnsw_ef_search=200``)."""
+        given as query parameters (``?pool_max_size=20&hnsw_ef_search=200``). ``preload``
+        changes nothing: the indexes live in PostgreSQL."""
         conninfo, options = split_url(url)
         return await cls.open(conninfo, **options)
 

@@ -15,7 +15,7 @@ __all__ = ["Backend", "open_store", "registry", "scheme_of"]
 
 
 class _Opener(Protocol):
-    async def from_url(self, url: str) -> Store: ...
+    async def from_url(self, url: str, *, preload: bool = True) -> Store: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,12 +43,14 @@ def scheme_of(url: str) -> str:
     return scheme.lower() if separator else "sqlite"
 
 
-async def open_store(url: str) -> Store:
+async def open_store(url: str, *, preload: bool = True) -> Store:
     """Open the store ``url`` names.
 
     ``sqlite:///absolute/dir``, ``sqlite://relative/dir`` or a plain directory path open the
     embedded SQLite store in that directory; ``postgresql://…`` (or ``postgres://…``) opens
-    the PostgreSQL store, which needs ``semcache[postgres]``.
+    the PostgreSQL store, which needs ``semcache[postgres]``. ``preload`` lets a store that
+    keeps indexes in memory start loading them at once, as a server wants; a command that
+    uses the store for a moment passes False.
 
     Raises:
         ConfigError: the URL is empty, malformed or has an unknown scheme, or its backend
@@ -65,7 +67,7 @@ async def open_store(url: str) -> Store:
     opener = _import(scheme, backend)
     if "://" not in url:
         url = f"{scheme}://{url}"
-    return await opener.from_url(url)
+    return await opener.from_url(url, preload=preload)
 
 
 def _import(scheme: str, backend: Backend) -> _Opener:

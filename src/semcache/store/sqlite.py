@@ -165,14 +165,14 @@ class SQLiteStore:
         return store
 
     @classmethod
-    async def from_url(cls, url: str) -> SQLiteStore:
+    async def from_url(cls, url: str, *, preload: bool = True) -> SQLiteStore:
         """Open the store a ``sqlite:///absolute/dir`` or ``sqlite://relative/dir`` URL names."""
         scheme, separator, rest = url.partition("://")
         if not separator or scheme.lower() != "sqlite" or not rest or "?" in rest:
             raise ConfigError(
                 f"store URL {url!r} is not sqlite:///absolute/dir or sqlite://relative/dir"
             )
-        return await cls.open(Path(unquote(rest)))
+        return await cls.open(Path(unquote(rest)), preload=preload)
 
     # caches
 
