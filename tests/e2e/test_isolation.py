@@ -27,6 +27,7 @@ BODIES: dict[str, object] = {
     "deleteQuery": {"attributes": {"topic": "geo"}},
     "createCache": {"name": "made by the matrix"},
     "createKey": {"label": "made by the matrix"},
+    "explainSearch": {"prompt": "What is the capital of France?"},
 }
 
 

@@ -15,6 +15,7 @@ from semcache.api.schemas import (
     CacheCreateBody,
     ConversationalSearchBody,
     DeleteQueryBody,
+    ExplainBody,
     KeyCreateBody,
     SearchBody,
     SetBody,
@@ -42,6 +43,7 @@ _REQUESTS: dict[type[BaseModel], str] = {
     DeleteQueryBody: "DeleteQueryRequest",
     CacheCreateBody: "CacheCreateRequest",
     KeyCreateBody: "KeyCreateRequest",
+    ExplainBody: "ExplainRequest",
 }
 
 
@@ -165,6 +167,7 @@ def _narrowing(
     return {
         SearchBody: search,
         ConversationalSearchBody: {**search, "context": context},
+        ExplainBody: search,
         SetBody: {"prompt": _prompt(limits), "attributes": _attributes(limits), "ttlMillis": ttl},
         DeleteQueryBody: {"attributes": {**_attributes(limits), "minProperties": 1}},
         CacheCreateBody: {
@@ -253,8 +256,26 @@ def _response_schemas() -> dict[str, Any]:
         "Key": key,
         "NewKey": new_key,
         "KeyList": _closed({"keys": {"type": "array", "items": _ref("Key")}}),
+        **_inspection_schemas(),
         "Health": {"type": "object", "properties": {"status": _STRING}, "required": ["status"]},
         "OpenAPIDocument": {"type": "object", "required": ["openapi", "paths"]},
+    }
+
+
+def _inspection_schemas() -> dict[str, Any]:
+    """The bodies of the admin API's statistics, entries and explained searches: the fields
+    a client may rely on; more may come."""
+
+    def some(*required: str) -> dict[str, Any]:
+        return {"type": "object", "required": list(required)}
+
+    summary = ["cacheId", "window", "since", "searches", "hits", "hitRatio", "items"]
+    summary += ["avgLatencyMs", "p95LatencyMs"]
+    return {
+        "CacheStats": some(*summary, "threshold", "points", "similarity"),
+        "StatsList": some("window", "caches"),
+        "EntryPage": some("entries", "nextCursor"),
+        "Explanation": some("decision", "threshold", "data", "candidates", "timings"),
     }
 
 

@@ -26,6 +26,7 @@ from semcache.api.schemas import (
     CacheCreateBody,
     ConversationalSearchBody,
     DeleteQueryBody,
+    ExplainBody,
     KeyCreateBody,
     SearchBody,
     SetBody,
@@ -152,6 +153,42 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ),
     ("DELETE", "/admin/v1/keys/{key_id}"): Operation(
         "revokeKey", "Revoke a key", _ADMIN, 204, errors=(404, 424)
+    ),
+    ("GET", "/admin/v1/stats"): Operation(
+        "listStats",
+        "Statistics of every cache over a window",
+        _ADMIN,
+        200,
+        "StatsList",
+        errors=(400,),
+    ),
+    ("GET", "/admin/v1/caches/{cache_id}/stats"): Operation(
+        "cacheStats",
+        "Statistics of a cache, with series for charts",
+        _ADMIN,
+        200,
+        "CacheStats",
+        errors=(400, 404),
+    ),
+    ("GET", "/admin/v1/caches/{cache_id}/entries"): Operation(
+        "listEntries",
+        "A page of a cache's entries, newest first",
+        _ADMIN,
+        200,
+        "EntryPage",
+        errors=(400, 404),
+    ),
+    ("DELETE", "/admin/v1/caches/{cache_id}/entries/{entry_id}"): Operation(
+        "deleteEntry", "Delete one entry of a cache", _ADMIN, 204, errors=(400, 404, 424)
+    ),
+    ("POST", "/admin/v1/caches/{cache_id}/explain"): Operation(
+        "explainSearch",
+        "Run a search and show the candidates it weighed and what it decided",
+        _ADMIN,
+        200,
+        "Explanation",
+        ExplainBody,
+        errors=(400, 404, 424),
     ),
     ("GET", "/metrics"): Operation(
         "metrics",
