@@ -3,11 +3,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from semcache.api.metrics import MULTIPROCESS_ENV, Metrics, multiprocess_directory
 from semcache.core.models import Strategy
 from semcache.core.observer import SearchTrace, Stage
+from semcache.errors import ConfigError
 from tests.api.conftest import Deployment
 
 
@@ -104,3 +106,8 @@ def test_several_workers_get_a_directory_of_their_own(monkeypatch) -> None:
     monkeypatch.setenv(MULTIPROCESS_ENV, "/given")
     with multiprocess_directory(2):
         assert os.environ[MULTIPROCESS_ENV] == "/given"
+
+
+def test_statistics_must_be_flushed_now_and_then(deployment_factory) -> None:
+    with pytest.raises(ConfigError, match="stats_flush_seconds"):
+        deployment_factory(stats_flush_seconds=0)
