@@ -12,7 +12,7 @@ import pytest
 from semcache.store._index_pending import PendingView
 from semcache.store.registry import open_store
 from semcache.store.sqlite import SQLiteStore
-from semcache.store.vector_index import ExactIndex
+from semcache.store.vector_index import ExactIndex, HNSWIndex
 from tests.store._sqlite_helpers import NOW, fill, make_entry, new_store, top_id, unit_vectors
 
 pytestmark = pytest.mark.anyio
@@ -157,3 +157,25 @@ def test_a_pending_view_merges_the_graph_with_the_changes_since() -> None:
         view.add(added[0], added[1])
     empty = PendingView(None, vectors.shape[1], added, removed=set())
     assert set(empty.query(vectors[0], 5)[0]) == {4, 5}
+
+
+def test_hnsw_answers_a_close_match_at_once_and_searches_wider_otherwise() -> None:
+    """A sparse graph over random 96-d vectors is a hard case: near-duplicates at cosine
+    0.85 need the full breadth, which the first, narrow pass alone does not give."""
+    vectors = unit_vectors(6000, 96, seed=4)
+    graph = HNSWIndex(96, capacity=6000, ef_construction=16, m=4)
+    graph.add(np.arange(6000, dtype=np.int64), vectors)
+    noise = unit_vectors(300, 96, seed=5)
+    noise -= (noise * vectors[:300]).sum(axis=1, keepdims=True) * vectors[:300]
+    noise /= np.linalg.norm(noise, axis=1, keepdims=True)
+    near = (0.85 * vectors[:300] + np.sqrt(1 - 0.85**2) * noise).astype(np.float32)
+
+    def recall(queries: np.ndarray, breadth: int) -> float:
+        graph.ef_search = breadth
+        truth = (vectors @ queries.T).argmax(axis=0)
+        found = [graph.query(query, 10)[0][0] for query in queries]
+        return float(np.mean(np.array(found) == truth))
+
+    assert recall(near, 256) >= 0.95
+    assert recall(near, 256) >= recall(near, 64) + 0.05
+    assert recall(vectors[:300], 256) >= 0.95

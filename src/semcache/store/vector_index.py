@@ -38,6 +38,12 @@ DEFAULT_EF_SEARCH = 256
 """Candidates HNSW keeps while searching. On random 384-d unit vectors (a hard case) at
 100,000, recall@1 of a near-duplicate (cosine 0.9) is 0.82 at 64, 0.96 at 128 and 0.998
 at 256, for 0.25, 0.45 and 0.8 ms."""
+_FIRST_EF = 64
+_CONFIDENT = 0.95
+"""A query first searches with breadth 64, and stops there if its best match is at least
+0.95 similar, as a repeated or reworded prompt is: on MiniLM vectors of Quora questions such
+matches were found at every breadth from 16 up (100,000 and 1,000,000 vectors), in a third of
+the time breadth 256 takes. Otherwise it searches again with the full breadth."""
 _BULK = 1_000
 """Adds at least this large use every core; smaller ones stay on the calling thread."""
 
@@ -216,13 +222,22 @@ class HNSWIndex:
     def query(self, vector: Vector, k: int) -> tuple[Labels, npt.NDArray[np.float32]]:
         k = min(k, self._live)
         ef = max(self.ef_search, 2 * k)
+        first = max(_FIRST_EF, 2 * k)
+        if first < ef:
+            labels, similarities = self._search(vector, k, first)
+            if len(labels) == k and similarities[0] >= _CONFIDENT:
+                return labels, similarities
+        return self._search(vector, k, ef)
+
+    def _search(self, vector: Vector, k: int, ef: int) -> tuple[Labels, npt.NDArray[np.float32]]:
+        limit = ef
         while k > 0:
             self._graph.set_ef(ef)
             try:
                 labels, distances = self._graph.knn_query(vector, k=k, num_threads=1)
             except RuntimeError:
                 # Fewer than k reachable, e.g. many deleted neighbours: widen, then narrow.
-                if ef < 4 * max(self.ef_search, 2 * k):
+                if ef < 4 * max(limit, 2 * k):
                     ef *= 2
                 else:
                     k //= 2
