@@ -37,6 +37,16 @@ def test_the_error_shape(deployment: Deployment) -> None:
     }
 
 
+def test_a_nul_character_is_refused_with_the_field_named(deployment: Deployment) -> None:
+    response = deployment.client.post(
+        deployment.url("/entries"),
+        json={"prompt": "How do I sort a list?", "response": "Use sorted().\u0000"},
+        headers=deployment.headers(),
+    )
+    body = assert_error(response, 400, "/errors/invalid-data")
+    assert body["detail"] == "response: cannot contain the character U+0000"
+
+
 @pytest.mark.parametrize(
     ("agent", "client"),
     [

@@ -204,11 +204,24 @@ async def test_cache_without_attributes_says_none_are_configured(services) -> No
         ({"x" * 33: "v"}, "attribute names"),
         ({"k": ""}, "cannot be blank"),
         ({"k": "v" * 501}, "at most 500"),
+        ({"k": "a\x00b"}, "U\\+0000"),
     ],
 )
 async def test_malformed_attributes_are_refused(services, cache, attributes, message) -> None:
     with pytest.raises(InvalidRequest, match=message):
         await put(services, cache, "q", attributes=attributes)
+
+
+async def test_no_text_may_hold_the_nul_character(services, cache) -> None:
+    """PostgreSQL cannot store U+0000, so no store is given it: the same 400 on every store."""
+    with pytest.raises(InvalidRequest, match=r"prompt: cannot contain the character U\+0000"):
+        await put(services, cache, "a\x00b")
+    with pytest.raises(InvalidRequest, match=r"response: cannot contain"):
+        await services.cache.put(cache, NewEntry("q", "an answer\x00"))
+    with pytest.raises(InvalidRequest, match=r"prompt: cannot contain"):
+        await search(services, cache, "\x00q")
+    with pytest.raises(InvalidRequest, match=r"context.0: cannot contain"):
+        await search(services, cache, "q", context=("earlier\x00",))
 
 
 async def test_ttl_from_request_then_cache_default(services, clock) -> None:

@@ -112,10 +112,14 @@ def _untitled(schema: Any) -> Any:
     return schema
 
 
+_NO_NUL = "^[^\\u0000]*$"
+
+
 @functools.cache
 def _not_blank() -> str:
-    """A pattern that finds a character `str.strip` keeps: the service refuses a prompt
-    made only of the others. Spelt out, as ``\\s`` means other characters in JSON Schema."""
+    """A pattern of texts without U+0000 that have a character `str.strip` keeps: the
+    service refuses a prompt made only of the others. Spelt out, as ``\\s`` means other
+    characters in JSON Schema."""
     spaces = [c for c in range(0x10000) if chr(c).isspace()]  # none lie beyond the BMP
     ranges: list[list[int]] = []
     for code in spaces:
@@ -124,7 +128,7 @@ def _not_blank() -> str:
         else:
             ranges.append([code, code])
     parts = [f"\\u{a:04x}" + (f"-\\u{b:04x}" if b > a else "") for a, b in ranges]
-    return f"[^{''.join(parts)}]"
+    return f"^[^\\u0000]*[^\\u0000{''.join(parts)}][^\\u0000]*$"
 
 
 def _prompt(limits: Limits) -> dict[str, Any]:
@@ -139,6 +143,7 @@ def _attributes(limits: Limits) -> dict[str, Any]:
             "type": "string",
             "minLength": 1,
             "maxLength": limits.max_attribute_value_length,
+            "pattern": _NO_NUL,
         },
     }
 
@@ -168,7 +173,12 @@ def _narrowing(
         SearchBody: search,
         ConversationalSearchBody: {**search, "context": context},
         ExplainBody: search,
-        SetBody: {"prompt": _prompt(limits), "attributes": _attributes(limits), "ttlMillis": ttl},
+        SetBody: {
+            "prompt": _prompt(limits),
+            "response": {"pattern": _NO_NUL},
+            "attributes": _attributes(limits),
+            "ttlMillis": ttl,
+        },
         DeleteQueryBody: {"attributes": {**_attributes(limits), "minProperties": 1}},
         CacheCreateBody: {
             "id": {"pattern": "^[A-Za-z0-9]{1,64}$"},

@@ -149,6 +149,7 @@ class CacheService:
     async def put(self, cache: CacheConfig, new: NewEntry) -> EntryId:
         """Store a prompt and its response; returns the entry ID (see `entry_id_for`)."""
         rules.check_prompt(new.prompt, self.limits)
+        rules.check_text(new.response, "response")
         rules.check_attributes(new.attributes, cache, self.limits)
         ttl = self._ttl_for(cache, new)
         vector = await self._embed(cache, new.prompt)

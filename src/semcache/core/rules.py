@@ -13,6 +13,7 @@ __all__ = [
     "check_attributes",
     "check_max_results",
     "check_prompt",
+    "check_text",
     "check_threshold",
     "check_ttl",
 ]
@@ -20,9 +21,16 @@ __all__ = [
 _ATTRIBUTE_NAME = re.compile(r"[A-Za-z0-9_-]+")
 
 
+def check_text(text: str, field: str) -> None:
+    """No U+0000: PostgreSQL cannot store it, so no store accepts it."""
+    if "\x00" in text:
+        raise InvalidRequest.for_field(field, "pattern", "cannot contain the character U+0000")
+
+
 def check_prompt(prompt: str, limits: Limits, *, field: str = "prompt") -> None:
     if not prompt.strip():
         raise InvalidRequest.for_field(field, "required", "cannot be blank")
+    check_text(prompt, field)
     if len(prompt) > limits.max_prompt_length:
         raise InvalidRequest.for_field(
             field, "max_length", f"must be at most {limits.max_prompt_length} characters"
@@ -84,6 +92,7 @@ def _check_attribute(name: str, value: str, cache: CacheConfig, limits: Limits) 
         )
     if not value:
         raise InvalidRequest.for_field(field, "required", "cannot be blank")
+    check_text(value, field)
     if len(value) > limits.max_attribute_value_length:
         raise InvalidRequest.for_field(
             field,
