@@ -98,7 +98,7 @@ def test_explain_shows_candidates_and_the_decision_of_a_real_search(
     client, admin = deployment.client, deployment.headers(deployment.admin_key)
     _store(deployment, "cat", "cat~2", "cat~3", "dog")
     path = f"/admin/v1/caches/{deployment.cache_id}/explain"
-    body = {"prompt": "cat~1", "maxResults": 1, "candidates": 3}
+    body = {"prompt": "cat~1", "maxResults": 1, "candidates": 3.0}  # JSON has no int type
     explained = client.post(path, json=body, headers=admin).json()
     real = client.post(
         deployment.url("/entries/search"),

@@ -131,7 +131,7 @@ class KeyCreateBody(_Body):
 class ExplainBody(SearchBody):
     """A search to explain, and how many semantic candidates to show (default 10)."""
 
-    candidates: int | None = Field(None, ge=0, le=100)
+    candidates: Annotated[int, Field(ge=0, le=100), BeforeValidator(_integral)] | None = None
 
     def shown(self) -> int:
         return DEFAULT_SHOWN_CANDIDATES if self.candidates is None else self.candidates
