@@ -115,6 +115,10 @@ def _draw(target: Path, result: EvalResult, *, explicit: bool) -> None:
 
         click.echo(f"semcache eval: no plot drawn; {INSTALL_HINT}", err=True)
         return
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot write the plot {target}: {exc.strerror or exc} (pass --plot PATH or --no-plot)"
+        ) from exc
     click.echo(f"plot: {target}", err=True)
 
 

@@ -63,8 +63,16 @@ def _rows(path: Path) -> Iterator[tuple[int, Mapping[str, object]]]:
                 yield from enumerate(data, start=1)
             else:
                 for number, line in enumerate(file, start=1):
-                    if line.strip():
-                        yield number, json.loads(line)
+                    if not line.strip():
+                        continue
+                    try:
+                        row = json.loads(line)
+                    except json.JSONDecodeError as exc:
+                        # json's position counts within the line: name the file's row instead.
+                        raise ConfigError(
+                            f"{path}, row {number} is malformed: {exc.msg} (column {exc.colno})"
+                        ) from exc
+                    yield number, row
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
     except (json.JSONDecodeError, csv.Error, UnicodeDecodeError) as exc:
