@@ -48,6 +48,12 @@ def test_best_recall_at_precision() -> None:
     assert best_recall_at_precision([0.9, 0.1], [0, 1], 0.9) is None
 
 
+def test_best_recall_at_precision_takes_the_highest_of_equal_thresholds() -> None:
+    # 0.9 and 0.2 both find the one duplicate; 0.2 also lets a wrong hit in.
+    found = best_recall_at_precision([0.9, 0.5, 0.2], [1, 0, 0], 0.5)
+    assert found is not None and found.threshold == 0.9 and found.false_hits == 0
+
+
 def test_roc_auc_by_ranks_with_ties_counting_half() -> None:
     assert roc_auc([0.9, 0.1], [1, 0]) == 1.0
     assert roc_auc([0.1, 0.9], [1, 0]) == 0.0

@@ -122,16 +122,18 @@ def best_f1(scores: Sequence[float] | Array, labels: Sequence[int] | Array) -> C
 def best_recall_at_precision(
     scores: Sequence[float] | Array, labels: Sequence[int] | Array, precision: float
 ) -> Confusion | None:
-    """The confusion at the lowest threshold whose hits are at least ``precision`` correct
-    (the most recall at that precision), or None if no threshold gives it."""
+    """The confusion at the threshold whose hits are at least ``precision`` correct with the
+    most recall (of equals, the highest: it lets fewer wrong hits in), or None if no
+    threshold gives it."""
     s, y = _arrays(scores, labels)
     if not len(s):
         return None
     thresholds, tp, fp = _sweep(s, y)
-    good = tp / (tp + fp) >= precision
-    if not good.any():
+    good = np.flatnonzero(tp / (tp + fp) >= precision)
+    if not len(good):
         return None
-    return confusion_at(s, y, float(thresholds[np.flatnonzero(good)[-1]]))
+    most = good[tp[good] == tp[good].max()][0]  # thresholds come highest first
+    return confusion_at(s, y, float(thresholds[most]))
 
 
 def roc_auc(scores: Sequence[float] | Array, labels: Sequence[int] | Array) -> float:
