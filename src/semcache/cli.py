@@ -19,6 +19,7 @@ from semcache.core.services import Services
 from semcache.embedding.registry import EmbedderRegistry
 from semcache.embedding.verifier import VerifierRegistry
 from semcache.errors import SemcacheError
+from semcache.evaluation.console import eval_command
 from semcache.quickstart import QuickStart, ensure_quickstart, public_host
 from semcache.store.registry import open_store
 from semcache.tls import ensure_local_tls
@@ -339,55 +340,6 @@ def delete_cache(data_dir: Path | None, store: str | None, cache_id: str, yes: b
     click.echo(f"deleted cache {cache_id}", err=True)
 
 
-# evaluation
-
-
-@cli.command("eval")
-@click.argument("pairs_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option(
-    "--columns",
-    default="a,b,label",
-    show_default=True,
-    help="The stored prompt's, the new prompt's and the label's columns (label 1: same)",
-)
-@click.option("--embedder", help="Embedder (default: the embedder setting)")
-@click.option("--verifier", help="Verifier, or 'off' (default: the verifier setting)")
-@click.option(
-    "--threshold",
-    type=click.FloatRange(0, 1),
-    help="Threshold (default: the one calibrated for the decision, as a cache would use)",
-)
-@click.option("--limit", type=click.IntRange(min=1), help="Use only the first N pairs")
-@click.option("--baseline", is_flag=True, help="Also evaluate cosine similarity alone")
-@click.option("--replay", is_flag=True, help="Also stream the prompts through an empty cache")
-@click.option(
-    "--plot",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Where to draw the precision vs hit ratio curve [default: eval-<file>.png]",
-)
-@click.option("--no-plot", is_flag=True, help="Draw no plot")
-@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON")
-@click.option(
-    "--timing-sample",
-    type=click.IntRange(min=0),
-    default=200,
-    show_default=True,
-    help="Pairs decided one at a time to measure the time per decision",
-)
-def evaluate(pairs_file: Path, columns: str, **options: Any) -> None:
-    """Measure the hit decision on labelled pairs (a JSONL, JSON or CSV file)."""
-    from semcache.evaluation import console
-
-    names = tuple(name.strip() for name in columns.split(","))
-    if len(names) != 3 or not all(names):
-        raise click.BadParameter("give three column names, e.g. a,b,label", param_hint="--columns")
-    settings = _settings()
-    try:
-        console.run(pairs_file, names, settings, **options)
-    except SemcacheError as exc:
-        raise click.ClickException(str(exc)) from exc
-
-
 # keys
 
 
@@ -431,3 +383,6 @@ def revoke_key(data_dir: Path | None, store: str | None, key_id: str) -> None:
     """Revoke a key; a running server refuses it from its next request."""
     _run(_settings(data_dir=data_dir, store=store), lambda s: s.keys.revoke(key_id))
     click.echo(f"revoked key {key_id}", err=True)
+
+
+cli.add_command(eval_command)

@@ -1,4 +1,4 @@
-"""`semcache eval` on the terminal: progress bars, the report, the plot."""
+"""`semcache eval` on the terminal: the command, progress bars, the report, the plot."""
 
 from __future__ import annotations
 
@@ -8,15 +8,59 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import click
 
 from semcache.config import Settings
-from semcache.errors import ConfigError
+from semcache.errors import ConfigError, SemcacheError
 from semcache.evaluation.report import format_pairs, format_replay
 from semcache.evaluation.session import EvalOptions, EvalResult, evaluate
 
-__all__ = ["run"]
+__all__ = ["eval_command", "run"]
+
+
+@click.command("eval")
+@click.argument("pairs_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--columns",
+    default="a,b,label",
+    show_default=True,
+    help="The stored prompt's, the new prompt's and the label's columns (label 1: same)",
+)
+@click.option("--embedder", help="Embedder (default: the embedder setting)")
+@click.option("--verifier", help="Verifier, or 'off' (default: the verifier setting)")
+@click.option(
+    "--threshold",
+    type=click.FloatRange(0, 1),
+    help="Threshold (default: the one calibrated for the decision, as a cache would use)",
+)
+@click.option("--limit", type=click.IntRange(min=1), help="Use only the first N pairs")
+@click.option("--baseline", is_flag=True, help="Also evaluate cosine similarity alone")
+@click.option("--replay", is_flag=True, help="Also stream the prompts through an empty cache")
+@click.option(
+    "--plot",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to draw the precision vs hit ratio curve [default: eval-<file>.png]",
+)
+@click.option("--no-plot", is_flag=True, help="Draw no plot")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON")
+@click.option(
+    "--timing-sample",
+    type=click.IntRange(min=0),
+    default=200,
+    show_default=True,
+    help="Pairs decided one at a time to measure the time per decision",
+)
+def eval_command(pairs_file: Path, columns: str, **options: Any) -> None:
+    """Measure the hit decision on labelled pairs (a JSONL, JSON or CSV file)."""
+    names = tuple(name.strip() for name in columns.split(","))
+    if len(names) != 3 or not all(names):
+        raise click.BadParameter("give three column names, e.g. a,b,label", param_hint="--columns")
+    try:
+        run(pairs_file, names, Settings.from_env(), **options)
+    except SemcacheError as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 @contextlib.contextmanager
