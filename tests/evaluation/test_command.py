@@ -152,6 +152,15 @@ def test_text_report_and_plot(tmp_path: Path) -> None:
     assert recall == pytest.approx((hits - wrong) / SAME, abs=1e-3)
     assert hits >= len(IDENTICAL)
     assert f1 > 0.5
+    shares = re.search(
+        r"^\s+same questions hit (\d+) of (\d+) \(.*\), different questions hit (\d+) of (\d+)",
+        text,
+        re.MULTILINE,
+    )
+    assert shares, text
+    same_hit, same, different_hit, different = (int(v) for v in shares.groups())
+    assert (same_hit, same) == (hits - wrong, SAME)
+    assert (different_hit, different) == (wrong, len(PAIRS) - SAME)
 
     assert confusion(text, "best F1")[3] >= 0.9
     auc = re.search(r"^ROC-AUC (\d\.\d{4})$", text, re.MULTILINE)

@@ -51,6 +51,9 @@ class PairReport:
                 "hit_ratio": round(c.hit_ratio, 4),
                 "true_hits": c.true_hits,
                 "false_hits": c.false_hits,
+                "different_hit_ratio": round(
+                    c.false_hits / max(1, c.false_hits + c.true_misses), 4
+                ),
             }
 
         millis = self.decision_millis
@@ -101,6 +104,10 @@ def _line(label: str, c: Confusion) -> str:
     )
 
 
+def _share(part: int, whole: int) -> str:
+    return f"{part} of {whole} ({part / whole:.1%})" if whole else "0 of 0"
+
+
 def format_pairs(report: PairReport) -> str:
     c = report.at_threshold
     lines = [
@@ -108,6 +115,8 @@ def format_pairs(report: PairReport) -> str:
         f"decision: {report.decision}",
         _line("at the threshold", c)
         + f"  ({c.true_hits + c.false_hits} hits, {c.false_hits} wrong)",
+        f"{'':<34} same questions hit {_share(c.true_hits, c.true_hits + c.missed)}, "
+        f"different questions hit {_share(c.false_hits, c.false_hits + c.true_misses)}",
         _line("best F1", report.best),
     ]
     if report.at_precision is not None:
