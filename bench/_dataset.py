@@ -148,7 +148,8 @@ class Dataset:
 
     def entries(self, start: int = 0, stop: int | None = None) -> Iterator[tuple[str, Matrix]]:
         """(prompt, vector) of entries ``start`` to ``stop``."""
-        base = real_vectors(self.texts())
+        # Every store's real questions are a prefix of the same list: embed it all once.
+        base = real_vectors(questions())[: self.real]
         for number in range(start, self.size if stop is None else stop):
             real = number % self.real
             vector = base[real] if number < self.real else _variant(base[real], number)
