@@ -58,6 +58,14 @@ async def test_candidates_below_the_verifiers_floor_are_not_verified() -> None:
     assert await HitJudge(other, verifier).similarities([Candidate("q", "far", 0.1)]) == [0.9]
 
 
+async def test_a_stored_prompt_identical_to_the_searched_one_scores_1_unverified() -> None:
+    verifier = FakeVerifier(default=0.4)
+    judge = HitJudge(FakeEmbedder(), verifier)
+    scores = await judge.similarities([Candidate("q", "q", 1.0), Candidate("q", "r", 0.99)])
+    assert scores == [1.0, 0.4]
+    assert verifier.batches == [[("q", "r")]]
+
+
 async def test_more_candidates_are_verified_only_when_the_first_fail() -> None:
     verifier = FakeVerifier({("q", "a"): 0.9, ("q", "b"): 0.2, ("q", "c"): 0.8})
     judge = HitJudge(FakeEmbedder(), verifier)

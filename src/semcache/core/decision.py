@@ -101,7 +101,8 @@ class HitJudge:
     async def similarities(self, candidates: Sequence[Candidate]) -> list[float]:
         """One similarity in [0, 1] per candidate, in order.
 
-        With a verifier, a candidate below `min_cosine` is not verified and gets 0.0.
+        With a verifier, a candidate below `min_cosine` is not verified and gets 0.0, and
+        one whose text is the prompt's own gets 1.0 unverified.
         Without one, a prompt longer than the embedder's window gets the lowest cosine
         between a window of either prompt and its closest window in the other, so long
         prompts that share only their beginning are not alike.
@@ -119,8 +120,10 @@ class HitJudge:
 
     async def _verified(self, verifier: Verifier, candidates: Sequence[Candidate]) -> list[float]:
         floor = self.min_cosine
-        chosen = [i for i, c in enumerate(candidates) if c.cosine >= floor]
-        similarities = [0.0] * len(candidates)
+        # The same text is the same question: 1.0, as cosine gives it, without the model.
+        same = [c.prompt == c.stored for c in candidates]
+        chosen = [i for i, c in enumerate(candidates) if c.cosine >= floor and not same[i]]
+        similarities = [1.0 if s else 0.0 for s in same]
         scores = await verifier.score(
             [(candidates[i].prompt, candidates[i].stored) for i in chosen]
         )
