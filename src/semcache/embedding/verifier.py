@@ -38,7 +38,8 @@ __all__ = [
 ]
 
 DEFAULT_VERIFIER = "MiniLM-L6-same-question"
-"""The verifier shipped with semcache, used by every cache that does not switch it off."""
+"""The verifier that ``scripts/train_verifier.py`` makes in the models directory. It is not
+shipped, and hits are decided by cosine similarity unless a setting or a cache names it."""
 
 DEFAULT_VERIFIER_DIR = Path(__file__).resolve().parent.parent / "models" / DEFAULT_VERIFIER
 
