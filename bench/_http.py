@@ -117,8 +117,9 @@ async def run_load(
     """Closed-loop load: ``clients`` connections each send the next request as soon as
     the previous answer arrived, for ``seconds`` or until ``total`` requests were sent.
 
-    ``requests`` are encoded requests, cycled through (each client starts at a different
-    offset). ``check`` may raise on a wrong reply; failures are counted, not raised.
+    ``requests`` are encoded requests: with ``seconds``, cycled through (each client
+    starting at a different offset); with ``total``, taken in order, each by the first
+    client free. ``check`` may raise on a wrong reply; failures are counted, not raised.
     """
     if (seconds is None) == (total is None):
         raise ValueError("give seconds or total")
@@ -138,9 +139,13 @@ async def run_load(
                 all_ready.set()
             await started.wait()
             while True:
-                if counter is not None and next(counter, None) is None:
-                    return
-                if counter is None and time.perf_counter() >= deadline:
+                if counter is not None:
+                    # A fixed total is one pass over the requests, each sent once.
+                    index = next(counter, None)
+                    if index is None:
+                        return
+                    position = index
+                elif time.perf_counter() >= deadline:
                     return
                 request = batch[position % len(batch)]
                 position += 1
