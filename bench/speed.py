@@ -31,6 +31,7 @@ import argparse
 import asyncio
 import json
 import os
+import shlex
 import shutil
 import statistics
 import sys
@@ -136,6 +137,9 @@ class Floor:
 class Semcache:
     """A semcache server over a working copy of a prepared store (or an empty one)."""
 
+    serve_args: Sequence[str] = ()
+    """Arguments of ``semcache serve`` for every server of the run (``--serve-args``)."""
+
     def __init__(
         self, workdir: Path, prepared: data.Prepared | None, extra: Sequence[str] = ()
     ) -> None:
@@ -145,7 +149,7 @@ class Semcache:
             prepared.working_copy(directory)
         elif directory.exists():
             shutil.rmtree(directory)
-        self.server = ServerProcess(directory, args=[*MODEL_PATH_ARGS, *extra])
+        self.server = ServerProcess(directory, args=[*MODEL_PATH_ARGS, *self.serve_args, *extra])
         self.cache_id = prepared.cache_id if prepared else ""
         self.api_key = prepared.api_key if prepared else ""
 
@@ -564,8 +568,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=None, help="per throughput point")
     parser.add_argument("--workdir", type=Path, default=data.BENCH_DIR / "run")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument(
+        "--serve-args", default="", help='for every server, e.g. "--workers 2 --setting threads 1"'
+    )
     args = parser.parse_args()
     defaults(args)
+    Semcache.serve_args = shlex.split(args.serve_args)
     sections = set(args.only.split(","))
     results = Results()
     data.log(f"bench starts ({uptime()}), {os.cpu_count()} cores")

@@ -51,7 +51,11 @@ class Settings:
         "Verifier of the caches that name none: a shipped verifier, or 'off' to decide hits "
         "by cosine similarity alone",
     )
-    threads: int | None = _setting(None, "Threads the local model may use (default: all cores)")
+    threads: int | None = _setting(
+        None,
+        "Threads each server process's local model may use (default: the cores shared out "
+        "among the workers)",
+    )
     embedding_batch_size: int = _setting(64, "Most prompts the local model embeds in one call")
     embedding_batch_wait_ms: float = _setting(
         2.0,
@@ -116,6 +120,12 @@ class Settings:
             max_ttl_millis=self.max_ttl_millis,
             max_results=self.max_results,
         )
+
+    @property
+    def model_threads(self) -> int:
+        """Threads of each worker's local model: ``threads``, else the cores shared out among
+        the workers, so that workers do not crowd each other's cores."""
+        return self.threads or max(1, (os.cpu_count() or 1) // max(1, self.workers))
 
     @property
     def rate_limit(self) -> RateLimit:

@@ -114,14 +114,14 @@ async def _open_services(
         stack.push_async_callback(store.close)
     if embedders is None:
         embedders = EmbedderRegistry(
-            threads=settings.threads,
+            threads=settings.model_threads,
             openai_api_key=settings.openai_api_key,
             batching=settings.batching,
             prompt_cache_size=settings.embedding_cache_size,
         )
         stack.push_async_callback(embedders.close)
     if verifiers is None:
-        verifiers = VerifierRegistry(threads=settings.threads)
+        verifiers = VerifierRegistry(threads=settings.model_threads)
         stack.push_async_callback(verifiers.close)
     rewriter = None
     if settings.rewriter_url:
