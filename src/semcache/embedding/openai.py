@@ -31,18 +31,25 @@ class OpenAIEmbedder(Embedder):
         self.model = model
         self.dimension = 0
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._client = httpx.AsyncClient(
-            base_url=base_url.rstrip("/") + "/", headers=headers, timeout=timeout_seconds
-        )
+        self._client: httpx.AsyncClient | None = None
+        self._bad_url: str | None = None
+        try:
+            self._client = httpx.AsyncClient(
+                base_url=base_url.rstrip("/") + "/", headers=headers, timeout=timeout_seconds
+            )
+        except httpx.InvalidURL as exc:  # a host IDNA cannot encode, say: nothing to reach
+            self._bad_url = str(exc)
 
     async def _embed(self, texts: list[str]) -> Vectors:
         if self.batch_observer is not None:
             self.batch_observer(len(texts))
+        if self._client is None:
+            raise EmbeddingError(f"embedding endpoint unreachable: {self._bad_url}")
         try:
             response = await self._client.post(
                 "embeddings", json={"model": self.model, "input": texts}
             )
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
             raise EmbeddingError(f"embedding endpoint unreachable: {exc}") from exc
         if response.status_code in (401, 403):
             raise EmbeddingError(
@@ -57,7 +64,8 @@ class OpenAIEmbedder(Embedder):
         return vectors
 
     async def close(self) -> None:
-        await self._client.aclose()
+        if self._client is not None:
+            await self._client.aclose()
 
 
 def _parse(response: httpx.Response, expected: int) -> Vectors:
