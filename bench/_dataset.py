@@ -55,6 +55,7 @@ Matrix = npt.NDArray[np.float32]
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = ROOT.parent / "shared" / "data"
+QQP_DEV = SHARED_DATA / "qqp_dev.jsonl"
 BENCH_DIR = Path(os.environ.get("SEMCACHE_BENCH_DIR", Path.home() / ".cache" / "semcache-bench"))
 _FORMAT = 1
 LANGS = ("en", "fr", "de", "es", "it")
@@ -76,6 +77,27 @@ def questions() -> list[str]:
                     if text and len(text) <= 1024:
                         found[text] = None
     return list(found)
+
+
+def load_prompts(path: Path, count: int) -> list[str]:
+    """``count`` distinct questions from a labelled-pairs file, made up beyond what it has
+    (or when it is absent)."""
+    prompts: dict[str, None] = {}
+    if path.exists():
+        with path.open() as lines:
+            for line in lines:
+                pair = json.loads(line)
+                texts = (pair["a"].strip(), pair["b"].strip())
+                prompts.update(dict.fromkeys(text for text in texts if text))
+                if len(prompts) >= count:
+                    break
+    topics = ["Python", "Rust", "SQL", "Redis", "HTTP", "Linux", "Git", "Docker", "CSS", "DNS"]
+    number = 0
+    while len(prompts) < count:
+        topic = topics[number % len(topics)]
+        prompts[f"Question {number}: how do I use {topic} for task {number // 10}?"] = None
+        number += 1
+    return list(prompts)[:count]
 
 
 def paraphrases() -> list[tuple[str, str]]:

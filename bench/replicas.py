@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import statistics
 import sys
@@ -34,10 +33,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from _dataset import QQP_DEV, load_prompts
+from _figures import percentile
 
 from semcache.testing.server import ServerProcess
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "qqp_dev.jsonl"
 SUFFIXES = ["Thanks!", "Please answer briefly.", "I am curious.", "Any idea?"]
 
 
@@ -54,28 +54,6 @@ class Run:
     latencies: list[float]
     hits: int
     searches: int
-
-
-def load_prompts(path: Path, count: int) -> list[str]:
-    """Distinct questions from a labelled-pairs file, or made-up ones if it is absent."""
-    prompts: dict[str, None] = {}
-    if path.exists():
-        with path.open() as lines:
-            for line in lines:
-                pair = json.loads(line)
-                prompts.update(dict.fromkeys(p.strip() for p in (pair["a"], pair["b"]) if p))
-                if len(prompts) >= count:
-                    break
-    number = 0
-    while len(prompts) < count:
-        prompts[f"Question {number}: how do I tune setting {number % 97} of tool {number}?"] = None
-        number += 1
-    return list(prompts)[:count]
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 @contextmanager
@@ -264,7 +242,7 @@ def main() -> None:
     parser.add_argument(
         "--threads", type=int, help="model threads per server (default: cores / replicas)"
     )
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--data", type=Path, default=QQP_DEV)
     parser.add_argument(
         "--postgres", help="an empty PostgreSQL database to use instead of pgserver"
     )

@@ -31,11 +31,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
+from _dataset import QQP_DEV, load_prompts
+from _figures import percentile
 
 from semcache.core.cache import entry_id_for
 from semcache.testing.server import ServerProcess
-
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "qqp_dev.jsonl"
 
 
 class Connection:
@@ -108,29 +108,10 @@ class Minute:
     rss: list[int] = field(default_factory=list)
 
 
-def load_prompts(count: int) -> list[str]:
-    prompts: dict[str, None] = {}
-    if DATA.exists():
-        with DATA.open() as lines:
-            for line in lines:
-                pair = json.loads(line)
-                prompts.update(dict.fromkeys((pair["a"].strip(), pair["b"].strip())))
-                if len(prompts) >= count:
-                    break
-    while len(prompts) < count:
-        prompts[f"How do I configure service number {len(prompts)} for production?"] = None
-    return [p for p in prompts if p][:count]
-
-
 def rss(server: ServerProcess) -> int:
     assert server.process is not None
     process = psutil.Process(server.process.pid)
     return sum(p.memory_info().rss for p in [process, *process.children(recursive=True)])
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))] if ordered else 0.0
 
 
 async def fill(port: int, key: str, workload: Workload) -> None:
@@ -242,7 +223,7 @@ async def main(args: argparse.Namespace) -> int:
     with ServerProcess(Path(directory) / "data") as server:
         values = server.quickstart
         key = values["API_KEY"]
-        workload = Workload(f"/v1/caches/{values['CACHE_ID']}", load_prompts(args.entries))
+        workload = Workload(f"/v1/caches/{values['CACHE_ID']}", load_prompts(QQP_DEV, args.entries))
         await fill(server.port, key, workload)
         print(f"stored {args.entries} entries; RSS {rss(server) / 2**20:.0f} MB", flush=True)
         await measure_max(server.port, key, workload, args.connections, 5)  # warm up

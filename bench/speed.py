@@ -43,6 +43,7 @@ import _dataset as data
 import _gptcache as peer
 import httpx
 import numpy as np
+from _figures import percentile
 from _http import Connection, Load, Reply, run_load
 
 from semcache.embedding.onnx import DEFAULT_MODEL_DIR, ONNXEmbedder
@@ -59,13 +60,6 @@ def uptime() -> str:
 
 def section(title: str) -> None:
     data.log(f"\n== {title} ({uptime()})")
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 def med(values: Sequence[float]) -> float:

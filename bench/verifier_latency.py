@@ -23,12 +23,12 @@ import time
 from pathlib import Path
 
 import httpx
+from _dataset import QQP_DEV
+from _figures import percentile
 from tqdm import tqdm
 
 from semcache.embedding.verifier import DEFAULT_VERIFIER, VerifierRegistry
 from semcache.testing.server import ServerProcess
-
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "qqp_dev.jsonl"
 
 
 def load_pairs(path: Path, entries: int) -> list[tuple[str, str]]:
@@ -42,11 +42,6 @@ def load_pairs(path: Path, entries: int) -> list[tuple[str, str]]:
             if len(pairs) >= entries:
                 break
     return pairs
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 async def store_all(client: httpx.AsyncClient, paths: list[str], prompts: list[str]) -> None:
@@ -122,7 +117,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--entries", type=int, default=5_000)
     parser.add_argument("--searches", type=int, default=1_000)
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--data", type=Path, default=QQP_DEV)
     parser.add_argument("--verifier", default=DEFAULT_VERIFIER)
     args = parser.parse_args()
     if not VerifierRegistry().is_known(args.verifier):

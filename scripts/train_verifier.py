@@ -216,11 +216,10 @@ def with_closure(pairs: list[Pair]) -> list[Pair]:
         return text
 
     for a, b, label in pairs:
-        root(a), root(b)
         if label == 1:
             parent[root(a)] = root(b)
     groups: dict[str, list[str]] = {}
-    for text in parent:
+    for text in dict.fromkeys(t for a, b, _ in pairs for t in (a, b)):
         groups.setdefault(root(text), []).append(text)
     known = {frozenset((a, b)) for a, b, _ in pairs}
     implied: list[Pair] = []
