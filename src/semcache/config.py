@@ -128,6 +128,15 @@ class Settings:
         return self.threads or max(1, (os.cpu_count() or 1) // max(1, self.workers))
 
     @property
+    def stats_flush_every(self) -> float:
+        """Seconds between additions of the statistics to the store."""
+        if not self.stats_flush_seconds > 0:
+            raise ConfigError(
+                f"setting 'stats_flush_seconds' must be above 0, got {self.stats_flush_seconds}"
+            )
+        return self.stats_flush_seconds
+
+    @property
     def rate_limit(self) -> RateLimit:
         """The per-key rate limit (off unless rate_limit_per_second is above 0)."""
         return RateLimit(per_second=self.rate_limit_per_second, burst=self.rate_limit_burst)

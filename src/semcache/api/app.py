@@ -149,15 +149,12 @@ async def _observe(
 ) -> None:
     """Feed the searches to the statistics recorder (flushed in the background, and once
     more before the store closes) and to the metrics."""
-    if not settings.stats_flush_seconds > 0:
-        raise ConfigError(
-            f"setting 'stats_flush_seconds' must be above 0, got {settings.stats_flush_seconds}"
-        )
+    every = settings.stats_flush_every
     recorder = StatsRecorder(services.store, clock=services.cache.clock)
     services.cache.observer = recorder if metrics is None else ObserverGroup(recorder, metrics)
     if metrics is not None:
         services.embedders.observe_batches(metrics.embedding_batch)
-    flusher = asyncio.create_task(recorder.run(settings.stats_flush_seconds))
+    flusher = asyncio.create_task(recorder.run(every))
 
     async def stop() -> None:
         flusher.cancel()
