@@ -1,12 +1,19 @@
-"""The verifier's reading of a pair, with ONNX Runtime's session replaced by a recorder:
-which token rows reach the model, and how piece scores become a pair's score."""
+"""The verifier's reading of a pair, through ONNX Runtime with a tiny real model: it scores
+a row 0.25 when it holds the token of "zebra" and 1.0 otherwise, so which rows reach the
+model, and how their scores become a pair's, can be seen."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnx
+import onnxruntime as ort
 import pytest
+from onnx import TensorProto, helper
 from tokenizers import Tokenizer
 
 from semcache.embedding.onnx import DEFAULT_MODEL_DIR
@@ -14,24 +21,65 @@ from semcache.embedding.verifier import VERIFIER_OFF, ONNXVerifier, VerifierRegi
 from semcache.errors import ConfigError
 
 MAX_TOKENS = 64
+MARKER = "zebra"
+
+
+def marker_model(marker_id: int) -> bytes:
+    """score = 1 - 0.75 * (the row holds ``marker_id``), for int64 token rows."""
+    inputs = [
+        helper.make_tensor_value_info(name, TensorProto.INT64, ["batch", "sequence"])
+        for name in ("input_ids", "attention_mask", "token_type_ids")
+    ]
+    score = helper.make_tensor_value_info("score", TensorProto.FLOAT, ["batch"])
+    nodes = [
+        helper.make_node(
+            "Constant",
+            [],
+            ["marker"],
+            value=helper.make_tensor("m", TensorProto.INT64, [], [marker_id]),
+        ),
+        helper.make_node("Equal", ["input_ids", "marker"], ["found"]),
+        helper.make_node("Cast", ["found"], ["found_float"], to=TensorProto.FLOAT),
+        helper.make_node("ReduceMax", ["found_float"], ["any"], axes=[1], keepdims=0),
+        helper.make_node(
+            "Constant",
+            [],
+            ["weight"],
+            value=helper.make_tensor("w", TensorProto.FLOAT, [], [-0.75]),
+        ),
+        helper.make_node(
+            "Constant", [], ["one"], value=helper.make_tensor("o", TensorProto.FLOAT, [], [1.0])
+        ),
+        helper.make_node("Mul", ["any", "weight"], ["penalty"]),
+        helper.make_node("Add", ["penalty", "one"], ["score"]),
+    ]
+    graph = helper.make_graph(nodes, "marker", inputs, [score])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model.SerializeToString()
+
+
+def marker_id(tokenizer: Tokenizer) -> int:
+    found = tokenizer.token_to_id(MARKER)
+    assert found is not None
+    return found
 
 
 class RecordingSession:
-    """Scores a row 1.0 when its two texts are the same tokens, else 0.25."""
+    """ONNX Runtime's session for the marker model, keeping every row it is given."""
 
-    def __init__(self) -> None:
+    def __init__(self, tokenizer: Tokenizer) -> None:
+        self.session = ort.InferenceSession(
+            marker_model(marker_id(tokenizer)), providers=["CPUExecutionProvider"]
+        )
         self.rows: list[list[int]] = []
 
     def run(self, outputs: list[str], feed: dict[str, Any]) -> list[Any]:
-        scores: list[float] = []
-        for ids, types in zip(feed["input_ids"], feed["token_type_ids"], strict=True):
-            length = int(feed["attention_mask"][len(scores)].sum())
-            row, kinds = ids[:length].tolist(), types[:length].tolist()
-            self.rows.append(row)
-            first = [t for t, k in zip(row[1:-1], kinds[1:-1], strict=True) if k == 0][:-1]
-            second = [t for t, k in zip(row[1:-1], kinds[1:-1], strict=True) if k == 1]
-            scores.append(1.0 if first == second else 0.25)
-        return [np.array(scores, dtype=np.float32)]
+        for ids, mask in zip(feed["input_ids"], feed["attention_mask"], strict=True):
+            self.rows.append(ids[: int(mask.sum())].tolist())
+        result: list[Any] = self.session.run(outputs, feed)
+        return result
 
 
 @pytest.fixture
@@ -57,7 +105,7 @@ def words(count: int, start: int = 0) -> str:
 
 
 def test_a_short_pair_is_one_row_of_both_texts(tokenizer: Tokenizer) -> None:
-    session = RecordingSession()
+    session = RecordingSession(tokenizer)
     scores = verifier(tokenizer, session).compute([("how do I boil eggs", "how do I boil eggs")])
     assert scores.tolist() == [1.0]
     [row] = session.rows
@@ -70,9 +118,9 @@ def test_long_pairs_are_read_piece_by_piece_and_take_the_lowest_score(
 ) -> None:
     """Two long prompts sharing their beginning are not the same question."""
     shared = words(150)
-    same_start = (shared + " " + words(30, 500), shared + " " + words(30, 900))
+    same_start = (shared + " " + words(30, 500), shared + " " + words(30, 900) + f" {MARKER}")
     identical = (shared, shared)
-    session = RecordingSession()
+    session = RecordingSession(tokenizer)
     scores = verifier(tokenizer, session).compute([same_start, identical])
     assert scores.tolist() == [0.25, 1.0]
     assert len(session.rows) > 4  # several pieces per pair
@@ -80,7 +128,7 @@ def test_long_pairs_are_read_piece_by_piece_and_take_the_lowest_score(
 
 
 def test_no_pairs_no_model_call(tokenizer: Tokenizer) -> None:
-    session = RecordingSession()
+    session = RecordingSession(tokenizer)
     assert verifier(tokenizer, session).compute([]).tolist() == []
     assert session.rows == []
 
@@ -98,3 +146,28 @@ def test_a_verifier_directory_without_its_files_is_a_config_error(tmp_path: Any)
     (tmp_path / "broken" / "verifier.json").write_text("{not json")
     with pytest.raises(ConfigError, match="malformed"):
         ONNXVerifier.from_directory(tmp_path / "broken")
+
+
+def test_a_verifier_directory_is_loaded_checked_and_scores(
+    tmp_path: Path, tokenizer: Tokenizer
+) -> None:
+    model = marker_model(marker_id(tokenizer))
+    directory = tmp_path / "marker"
+    directory.mkdir()
+    (directory / "verifier.onnx").write_bytes(model)
+    info = {
+        "name": "marker",
+        "max_tokens": MAX_TOKENS,
+        "default_threshold": 0.5,
+        "min_cosine": {"all-MiniLM-L6-v2": 0.4},
+        "tokenizer": str(DEFAULT_MODEL_DIR / "tokenizer.json"),
+        "sha256": {"verifier.onnx": hashlib.sha256(model).hexdigest()},
+    }
+    (directory / "verifier.json").write_text(json.dumps(info))
+    loaded = ONNXVerifier.from_directory(directory)
+    assert loaded.min_cosine == {"all-MiniLM-L6-v2": 0.4}
+    scores = loaded.compute([("a plain question", "another one"), ("a zebra?", "no")])
+    assert np.allclose(scores, [1.0, 0.25])
+    (directory / "verifier.onnx").write_bytes(model + b"\0")
+    with pytest.raises(ConfigError):
+        ONNXVerifier.from_directory(directory)
