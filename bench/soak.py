@@ -10,8 +10,11 @@ that rate for ``--minutes``, at fixed intervals whatever the answers (latency co
 the moment a request was due, so a stalled server cannot hide its backlog). The mix: 55%
 semantic searches (half of them hits), 10% exact searches, 25% stores that overwrite a
 fixed pool of prompts, 5% deletes by ID and 5% deletes by attribute, so the cache neither
-grows nor drains. Every minute it prints requests, errors, p50/p99 and the server's RSS;
-at the end, the first minute against the last. Exits with status 1 on any error.
+grows nor drains. Every minute it prints requests due and answered, errors, p50/p99, the
+server's RSS and its CPU time per answered request; at the end, the first minute against
+the last, and the maximum measured again, which tells a server that slowed down with age
+from a machine that was busy with other work for a while. Exits with status 1 on any
+error.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import collections
 import json
 import os
 import random
+import shlex
 import shutil
 import statistics
 import sys
@@ -106,12 +110,23 @@ class Minute:
     latencies: list[float] = field(default_factory=list)
     errors: collections.Counter[str] = field(default_factory=collections.Counter)
     rss: list[int] = field(default_factory=list)
+    answered: int = 0
+    cpu_seconds: list[float] = field(default_factory=list)
+
+
+def _processes(server: ServerProcess) -> list[psutil.Process]:
+    assert server.process is not None
+    process = psutil.Process(server.process.pid)
+    return [process, *process.children(recursive=True)]
 
 
 def rss(server: ServerProcess) -> int:
-    assert server.process is not None
-    process = psutil.Process(server.process.pid)
-    return sum(p.memory_info().rss for p in [process, *process.children(recursive=True)])
+    return sum(p.memory_info().rss for p in _processes(server))
+
+
+def cpu_seconds(server: ServerProcess) -> float:
+    """CPU time the server's processes have used, user and system."""
+    return sum(sum(p.cpu_times()[:2]) for p in _processes(server))
 
 
 async def fill(port: int, key: str, workload: Workload) -> None:
@@ -166,7 +181,7 @@ async def soak(
     async def one(due: float) -> None:
         method, path, body, ok = workload.next()
         connection = await idle.get()
-        minute = stats[min(int((due - started) / 60), len(stats) - 1)]
+        minute = current(due)
         try:
             status = await connection.request(method, workload.cache_path + path, body)
             if status not in ok:
@@ -175,12 +190,17 @@ async def soak(
             minute.errors[type(exc).__name__] += 1
             connection = Connection(server.port, key)
         minute.latencies.append(time.monotonic() - due)
+        current(time.monotonic()).answered += 1
         idle.put_nowait(connection)
 
-    async def sample_rss() -> None:
+    def current(now: float) -> Minute:
+        return stats[min(int((now - started) / 60), len(stats) - 1)]
+
+    async def sample_server() -> None:
         while True:
-            minute = stats[min(int((time.monotonic() - started) / 60), len(stats) - 1)]
+            minute = current(time.monotonic())
             minute.rss.append(rss(server))
+            minute.cpu_seconds.append(cpu_seconds(server))
             await asyncio.sleep(5)
 
     reported = 0
@@ -192,7 +212,7 @@ async def soak(
             report(number, stats[number])
             reported += 1
 
-    background = [asyncio.create_task(sample_rss()), asyncio.create_task(reporter())]
+    background = [asyncio.create_task(sample_server()), asyncio.create_task(reporter())]
     for n in range(total):
         due = started + n / rate
         await asyncio.sleep(max(0.0, due - time.monotonic()))
@@ -209,18 +229,24 @@ async def soak(
 
 def report(number: int, minute: Minute) -> None:
     mb = statistics.mean(minute.rss) / 2**20 if minute.rss else 0
+    # Server CPU per answered request, over the samples of the minute: if it grows while
+    # the mix stays the same, some cost grows with the server's age.
+    cpu = minute.cpu_seconds
+    spent = (cpu[-1] - cpu[0]) / (len(cpu) - 1) * 12 if len(cpu) > 1 else 0.0
+    per_request = spent / minute.answered * 1000 if minute.answered else 0.0
     print(
-        f"minute {number + 1}: {len(minute.latencies)} requests, {sum(minute.errors.values())} "
-        f"errors, p50 {percentile(minute.latencies, 50) * 1000:.1f} ms, "
+        f"minute {number + 1}: {len(minute.latencies)} requests due, {minute.answered} answered, "
+        f"{sum(minute.errors.values())} errors, "
+        f"p50 {percentile(minute.latencies, 50) * 1000:.1f} ms, "
         f"p99 {percentile(minute.latencies, 99) * 1000:.1f} ms, RSS {mb:.0f} MB, "
-        f"load {os.getloadavg()[0]:.1f}",
+        f"server CPU {per_request:.2f} ms/request, load {os.getloadavg()[0]:.1f}",
         flush=True,
     )
 
 
 async def main(args: argparse.Namespace) -> int:
     directory = tempfile.mkdtemp(prefix="semcache-soak-")
-    with ServerProcess(Path(directory) / "data") as server:
+    with ServerProcess(Path(directory) / "data", args=shlex.split(args.serve_args)) as server:
         values = server.quickstart
         key = values["API_KEY"]
         workload = Workload(f"/v1/caches/{values['CACHE_ID']}", load_prompts(QQP_DEV, args.entries))
@@ -235,6 +261,10 @@ async def main(args: argparse.Namespace) -> int:
             flush=True,
         )
         stats = await soak(server, key, workload, rate, args.minutes, args.connections)
+        # A server that aged would answer fewer requests now than at the start; a machine
+        # that was busy with other work during the soak would not.
+        after = await measure_max(server.port, key, workload, args.connections, args.measure)
+        print(f"maximum after the soak {after:.0f} requests/s (before: {top:.0f})", flush=True)
     shutil.rmtree(directory)
     errors: collections.Counter[str] = collections.Counter()
     for minute in stats:
@@ -257,4 +287,5 @@ if __name__ == "__main__":
     parser.add_argument("--load", type=float, default=0.8, help="share of the maximum offered")
     parser.add_argument("--connections", type=int, default=32, help="client connections")
     parser.add_argument("--measure", type=float, default=20, help="seconds measuring the maximum")
+    parser.add_argument("--serve-args", default="", help="extra arguments of semcache serve")
     sys.exit(asyncio.run(main(parser.parse_args())))
