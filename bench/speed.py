@@ -8,7 +8,9 @@ Sections (``--only`` takes a comma-separated list):
 
 - ``floor``: the model alone, in this process: one prompt per call, and batches of 64.
 - ``latency``: one client, one request at a time: search hit, search miss and set, at each
-  of ``--sizes`` entries, with the floor measured again in every round.
+  of ``--sizes`` entries, with the floor measured again in every round; for search hits
+  also the server's mean time in each stage (embedding, store search, verification), read
+  from its ``/metrics``, which shows where the time beyond the model goes.
 - ``throughput``: 1, 8, 32 and 64 clients, each sending its next request when the last was
   answered, for semantic search, exact-only search and set, at ``--throughput-size``.
 - ``startup``: from starting ``semcache serve`` over ``--startup-size`` entries until the
@@ -21,8 +23,8 @@ not the server process: it talks HTTP/1.1 over keep-alive connections (``_http.p
 Stores of 10,000 entries and more are prepared once and copied per run (``_dataset.py``);
 every search goes over HTTP to a real ``semcache serve``. The server runs with its prompt
 cache off (``embedding_cache_size 0``), so every search runs the model, except in the
-line that measures that cache. ``uptime`` is printed before every section: figures are
-only comparable when the machine is otherwise idle.
+line that measures that cache, and its metrics public. ``uptime`` is printed before every
+section: figures are only comparable when the machine is otherwise idle.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import shlex
 import shutil
 import statistics
@@ -49,7 +52,7 @@ from _http import Connection, Load, Reply, run_load
 from semcache.embedding.onnx import DEFAULT_MODEL_DIR, ONNXEmbedder
 from semcache.testing.server import ServerProcess, free_port
 
-MODEL_PATH_ARGS = ["--setting", "embedding_cache_size", "0"]
+MODEL_PATH_ARGS = ["--setting", "embedding_cache_size", "0", "--setting", "metrics_public", "true"]
 CLIENTS = (1, 8, 32, 64)
 
 
@@ -176,6 +179,15 @@ class Semcache:
     def set(self, prompt: str) -> bytes:
         return self.encoder().encode("POST", self.base, {"prompt": prompt, "response": "r"})
 
+    def stage_seconds(self) -> dict[str, tuple[float, float]]:
+        """Seconds and count of each search stage so far, from the server's /metrics."""
+        text = httpx.get(f"{self.server.url}/metrics").text
+        totals: dict[str, list[float]] = {}
+        for match in _STAGE_LINE.finditer(text):
+            field, stage, value = match.groups()
+            totals.setdefault(stage, [0.0, 0.0])[field == "count"] += float(value)
+        return {stage: (seconds, count) for stage, (seconds, count) in totals.items()}
+
     def memory(self) -> tuple[float, float]:
         """Resident and peak resident memory of the server process, in MB."""
         status = Path(f"/proc/{self.server.process.pid}/status").read_text()  # type: ignore[union-attr]
@@ -184,6 +196,23 @@ class Semcache:
 
     def stop(self) -> None:
         self.server.stop(timeout=300)
+
+
+_STAGE_LINE = re.compile(
+    r'^semcache_search_stage_duration_seconds_(sum|count)\{stage="(\w+)"\} (\S+)$', re.M
+)
+
+
+def stage_means(
+    before: dict[str, tuple[float, float]], after: dict[str, tuple[float, float]]
+) -> dict[str, float]:
+    """Mean seconds of each stage between two readings of `Semcache.stage_seconds`."""
+    means = {}
+    for stage, (seconds, count) in after.items():
+        earlier = before.get(stage, (0.0, 0.0))
+        if count > earlier[1]:
+            means[stage] = (seconds - earlier[0]) / (count - earlier[1])
+    return means
 
 
 def is_hit(reply: Reply) -> bool:
@@ -270,7 +299,11 @@ def latency_rounds(
         for name, (prompts, encode, good) in measured.items():
             if not prompts:
                 continue
+            before = server.stage_seconds()
             timings = asyncio.run(timed(url, headers, [encode(q) for q in prompts]))
+            if name == "search hit":
+                for stage, mean in stage_means(before, server.stage_seconds()).items():
+                    results.add(f"{tag}: search hit, {stage} stage mean ms", mean * 1000)
             millis = [ms for ms, reply in timings if good(reply)]
             bad = [reply for _, reply in timings if not good(reply)]
             if bad and name == "search hit, reworded":
