@@ -21,11 +21,14 @@ def test_confusion_counts_hits_at_or_above_the_threshold() -> None:
     assert c.precision == 0.75 and c.recall == 1.0
     assert c.f1 == pytest.approx(2 * 0.75 / 1.75)
     assert c.hit_ratio == pytest.approx(4 / 6)
+    assert (c.hits, c.same, c.different) == (4, 3, 3)
+    assert c.different_hit_ratio == pytest.approx(1 / 3)
 
 
 def test_no_hits_is_precision_one_and_recall_zero() -> None:
     c = confusion_at(SCORES, LABELS, 0.95)
     assert (c.precision, c.recall, c.f1, c.hit_ratio) == (1.0, 0.0, 0.0, 0.0)
+    assert c.different_hit_ratio == 0.0
 
 
 def test_best_f1_picks_the_best_score_as_threshold() -> None:

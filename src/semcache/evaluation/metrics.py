@@ -35,19 +35,36 @@ class Confusion:
 
     @property
     def total(self) -> int:
-        return self.true_hits + self.false_hits + self.missed + self.true_misses
+        return self.same + self.different
+
+    @property
+    def hits(self) -> int:
+        return self.true_hits + self.false_hits
 
     @property
     def precision(self) -> float:
         """Correct hits among hits; 1.0 when there are no hits (nothing wrong was served)."""
-        hits = self.true_hits + self.false_hits
-        return self.true_hits / hits if hits else 1.0
+        return self.true_hits / self.hits if self.hits else 1.0
+
+    @property
+    def same(self) -> int:
+        """Pairs labelled the same question."""
+        return self.true_hits + self.missed
+
+    @property
+    def different(self) -> int:
+        """Pairs labelled different questions."""
+        return self.false_hits + self.true_misses
 
     @property
     def recall(self) -> float:
         """Duplicates found among all duplicates; 0.0 when there are none."""
-        positives = self.true_hits + self.missed
-        return self.true_hits / positives if positives else 0.0
+        return self.true_hits / self.same if self.same else 0.0
+
+    @property
+    def different_hit_ratio(self) -> float:
+        """Different questions that hit among all of them; 0.0 when there are none."""
+        return self.false_hits / self.different if self.different else 0.0
 
     @property
     def f1(self) -> float:
@@ -57,7 +74,7 @@ class Confusion:
     @property
     def hit_ratio(self) -> float:
         """Hits among all pairs: how often the cache would answer."""
-        return (self.true_hits + self.false_hits) / self.total if self.total else 0.0
+        return self.hits / self.total if self.total else 0.0
 
 
 @dataclass(frozen=True, slots=True)

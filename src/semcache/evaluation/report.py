@@ -51,9 +51,7 @@ class PairReport:
                 "hit_ratio": round(c.hit_ratio, 4),
                 "true_hits": c.true_hits,
                 "false_hits": c.false_hits,
-                "different_hit_ratio": round(
-                    c.false_hits / max(1, c.false_hits + c.true_misses), 4
-                ),
+                "different_hit_ratio": round(c.different_hit_ratio, 4),
             }
 
         millis = self.decision_millis
@@ -61,7 +59,7 @@ class PairReport:
             "name": self.name,
             "decision": self.decision,
             "pairs": self.at_threshold.total,
-            "same": self.at_threshold.true_hits + self.at_threshold.missed,
+            "same": self.at_threshold.same,
             "at_threshold": confusion(self.at_threshold),
             "best_f1": confusion(self.best),
             f"best_recall_at_precision_{TARGET_PRECISION}": confusion(self.at_precision),
@@ -111,12 +109,11 @@ def _share(part: int, whole: int) -> str:
 def format_pairs(report: PairReport) -> str:
     c = report.at_threshold
     lines = [
-        f"{report.name}: {c.total} pairs, {c.true_hits + c.missed} of them the same question",
+        f"{report.name}: {c.total} pairs, {c.same} of them the same question",
         f"decision: {report.decision}",
-        _line("at the threshold", c)
-        + f"  ({c.true_hits + c.false_hits} hits, {c.false_hits} wrong)",
-        f"{'':<34} same questions hit {_share(c.true_hits, c.true_hits + c.missed)}, "
-        f"different questions hit {_share(c.false_hits, c.false_hits + c.true_misses)}",
+        _line("at the threshold", c) + f"  ({c.hits} hits, {c.false_hits} wrong)",
+        f"{'':<34} same questions hit {_share(c.true_hits, c.same)}, "
+        f"different questions hit {_share(c.false_hits, c.different)}",
         _line("best F1", report.best),
     ]
     if report.at_precision is not None:
