@@ -57,8 +57,11 @@ from transformers import AutoModelForSequenceClassification
 from transformers.utils import logging as transformers_logging
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 from export_model import QUANTIZATION, SOURCE_PACKAGE, quantize_weights, write_bytes
 from hard_examples import make_pairs
+
+from semcache.evaluation.metrics import best_f1, roc_auc
 
 ROOT = Path(__file__).resolve().parent.parent
 NAME = "MiniLM-L6-same-question"
@@ -330,21 +333,9 @@ def predict(model: torch.nn.Module, tokenizer: Tokenizer, pairs: list[Pair]) -> 
 
 
 def report_holdout(scores: np.ndarray, pairs: list[Pair], when: str) -> None:
-    labels = np.array([label for _, _, label in pairs])
-    order = np.argsort(-scores)
-    hits = np.cumsum(labels[order])
-    precision = hits / np.arange(1, len(labels) + 1)
-    recall = hits / labels.sum()
-    f1 = (2 * precision * recall / np.maximum(precision + recall, 1e-12)).max()
-    log(f"held-out pairs {when}: best F1 {f1:.3f}, AUC {auc(scores, labels):.3f}")
-
-
-def auc(scores: np.ndarray, labels: np.ndarray) -> float:
-    ranks = np.empty(len(scores))
-    ranks[np.argsort(scores, kind="mergesort")] = np.arange(1, len(scores) + 1)
-    positives = labels == 1
-    count = positives.sum()
-    return float((ranks[positives].sum() - count * (count + 1) / 2) / (count * (~positives).sum()))
+    labels = [label for _, _, label in pairs]
+    f1, auc = best_f1(scores, labels).f1, roc_auc(scores, labels)
+    log(f"held-out pairs {when}: best F1 {f1:.3f}, AUC {auc:.3f}")
 
 
 def fit_calibration(logits: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
@@ -430,10 +421,10 @@ def check_onnx(
     scores = score_onnx(path, tokenizer, pairs)
     changes = np.abs(scores - expected)
     worst, typical = float(changes.max()), float(np.quantile(changes, 0.99))
-    labels = np.array([p[2] for p in pairs])
+    auc = roc_auc(scores, [p[2] for p in pairs])
     log(
         f"{label}: change of held-out scores from torch's: largest {worst:.2e}, "
-        f"99th percentile {typical:.2e}; AUC {auc(scores, labels):.4f}"
+        f"99th percentile {typical:.2e}; AUC {auc:.4f}"
     )
     if typical > tolerance:
         sys.exit(f"{label}: 1% of scores moved by more than {tolerance} from torch's")
