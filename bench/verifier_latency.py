@@ -25,6 +25,7 @@ from pathlib import Path
 import httpx
 from _dataset import QQP_DEV
 from _figures import percentile
+from search_latency import store_all
 from tqdm import tqdm
 
 from semcache.embedding.verifier import DEFAULT_VERIFIER, VerifierRegistry
@@ -42,24 +43,6 @@ def load_pairs(path: Path, entries: int) -> list[tuple[str, str]]:
             if len(pairs) >= entries:
                 break
     return pairs
-
-
-async def store_all(client: httpx.AsyncClient, paths: list[str], prompts: list[str]) -> None:
-    queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
-    for prompt in prompts:
-        for path in paths:
-            queue.put_nowait((path, prompt))
-    progress = tqdm(total=queue.qsize(), desc="storing", unit="entry", file=sys.stderr)
-
-    async def worker() -> None:
-        while not queue.empty():
-            path, prompt = queue.get_nowait()
-            response = await client.post(path, json={"prompt": prompt, "response": "-"})
-            response.raise_for_status()
-            progress.update()
-
-    await asyncio.gather(*(worker() for _ in range(16)))
-    progress.close()
 
 
 def new_cache(server: ServerProcess, **spec: object) -> tuple[str, dict[str, str]]:
@@ -138,7 +121,7 @@ def main() -> None:
             async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
                 for path, headers in caches.values():
                     client.headers.update(headers)
-                    await store_all(client, [path], [stored for stored, _ in pairs])
+                    await store_all(client, path, [stored for stored, _ in pairs])
 
         asyncio.run(load())
         with httpx.Client(base_url=server.url, timeout=30) as client:
