@@ -41,6 +41,9 @@ from _figures import percentile
 from semcache.core.cache import entry_id_for
 from semcache.testing.server import ServerProcess
 
+SAMPLE_SECONDS = 5
+"""How often the server's RSS and CPU time are read."""
+
 
 class Connection:
     """One keep-alive HTTP/1.1 connection with a bare client, to keep the load generator's
@@ -178,6 +181,9 @@ async def soak(
     stats = [Minute() for _ in range(int(minutes + 0.999))]
     tasks: set[asyncio.Task[None]] = set()
 
+    def current(now: float) -> Minute:
+        return stats[min(int((now - started) / 60), len(stats) - 1)]
+
     async def one(due: float) -> None:
         method, path, body, ok = workload.next()
         connection = await idle.get()
@@ -193,15 +199,12 @@ async def soak(
         current(time.monotonic()).answered += 1
         idle.put_nowait(connection)
 
-    def current(now: float) -> Minute:
-        return stats[min(int((now - started) / 60), len(stats) - 1)]
-
     async def sample_server() -> None:
         while True:
             minute = current(time.monotonic())
             minute.rss.append(rss(server))
             minute.cpu_seconds.append(cpu_seconds(server))
-            await asyncio.sleep(5)
+            await asyncio.sleep(SAMPLE_SECONDS)
 
     reported = 0
 
@@ -232,7 +235,7 @@ def report(number: int, minute: Minute) -> None:
     # Server CPU per answered request, over the samples of the minute: if it grows while
     # the mix stays the same, some cost grows with the server's age.
     cpu = minute.cpu_seconds
-    spent = (cpu[-1] - cpu[0]) / (len(cpu) - 1) * 12 if len(cpu) > 1 else 0.0
+    spent = (cpu[-1] - cpu[0]) / ((len(cpu) - 1) * SAMPLE_SECONDS) * 60 if len(cpu) > 1 else 0.0
     per_request = spent / minute.answered * 1000 if minute.answered else 0.0
     print(
         f"minute {number + 1}: {len(minute.latencies)} requests due, {minute.answered} answered, "
