@@ -197,7 +197,10 @@ def test_json_figures(json_report: dict[str, Any]) -> None:
     assert "cosine similarity" in variant["decision"]
     for key in ("at_threshold", "best_f1", "best_recall_at_precision_0.9"):
         check_confusion(variant[key], len(PAIRS))
-    assert variant["at_threshold"]["true_hits"] >= len(IDENTICAL)
+    at = variant["at_threshold"]
+    assert at["true_hits"] >= len(IDENTICAL)
+    different = len(PAIRS) - SAME
+    assert at["different_hit_ratio"] == pytest.approx(at["false_hits"] / different, abs=1e-4)
     assert variant["best_f1"]["f1"] >= 0.9
     assert variant["roc_auc"] >= 0.95
     curve = variant["curve"]
