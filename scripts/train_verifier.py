@@ -61,6 +61,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 from export_model import QUANTIZATION, SOURCE_PACKAGE, quantize_weights, write_bytes
 from hard_examples import make_pairs
 
+from semcache.evaluation.data import read_pairs as labelled_pairs
 from semcache.evaluation.metrics import best_f1, roc_auc
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -188,9 +189,7 @@ Pair = tuple[str, str, int]
 
 
 def read_pairs(path: Path) -> list[Pair]:
-    with path.open(encoding="utf-8") as lines:
-        rows = [json.loads(line) for line in lines if line.strip()]
-    return [(str(r["a"]), str(r["b"]), int(r["label"])) for r in rows]
+    return [(pair.a, pair.b, pair.label) for pair in labelled_pairs(path)]
 
 
 def split_holdout(
