@@ -59,6 +59,57 @@ async def test_calls_arriving_while_the_model_runs_form_the_next_batch() -> None
     assert model.calls == [["a"], ["b", "c", "d"]]
 
 
+class ParallelModel(Model):
+    """A gated batch function that also counts how many of its calls run at once."""
+
+    def __init__(self) -> None:
+        super().__init__(gated=True)
+        self.running = 0
+        self.most_running = 0
+
+    async def __call__(self, items: list[str]) -> Sequence[str]:
+        self.running += 1
+        self.most_running = max(self.most_running, self.running)
+        try:
+            return await super().__call__(items)
+        finally:
+            self.running -= 1
+
+
+async def test_with_concurrency_a_batch_starts_while_another_runs_but_no_more() -> None:
+    model = ParallelModel()
+    batch = MicroBatcher(model, options=BatchOptions(max_wait=0), concurrency=2)
+    first = asyncio.ensure_future(batch(["a"]))
+    await model.entered.wait()
+    second = asyncio.ensure_future(batch(["b"]))
+    await asyncio.sleep(0.01)
+    assert model.calls == [["a"], ["b"]] and model.running == 2
+    waiting = [asyncio.ensure_future(batch([item])) for item in "cde"]
+    await asyncio.sleep(0.01)
+    assert batch.queued == 3 and len(model.calls) == 2
+    model.gate.set()
+    assert [list(await task) for task in (first, second, *waiting)] == [[c] for c in "ABCDE"]
+    assert model.calls[2:] == [["c", "d", "e"]]
+    assert model.most_running == 2
+
+
+async def test_without_concurrency_one_batch_runs_at_a_time() -> None:
+    model = ParallelModel()
+    batch = MicroBatcher(model, options=BatchOptions(max_wait=0))
+    tasks = [asyncio.ensure_future(batch([item])) for item in "ab"]
+    await model.entered.wait()
+    await asyncio.sleep(0.01)
+    assert model.running == 1
+    model.gate.set()
+    await asyncio.gather(*tasks)
+    assert model.most_running == 1
+
+
+def test_concurrency_below_one_is_refused() -> None:
+    with pytest.raises(ConfigError, match="concurrency must be at least 1, got 0"):
+        MicroBatcher(Model(), concurrency=0)
+
+
 async def test_batches_hold_at_most_max_batch_items_and_never_split_a_call() -> None:
     model = Model()
     batch = batcher(model, max_batch=4)

@@ -16,6 +16,7 @@ import pytest
 from onnx import TensorProto, helper
 from tokenizers import Tokenizer
 
+from semcache.embedding._sessions import SessionPool
 from semcache.embedding.onnx import DEFAULT_MODEL_DIR
 from semcache.embedding.verifier import VERIFIER_OFF, ONNXVerifier, VerifierRegistry
 from semcache.errors import ConfigError
@@ -92,7 +93,7 @@ def tokenizer() -> Tokenizer:
 
 def verifier(tokenizer: Tokenizer, session: RecordingSession) -> ONNXVerifier:
     return ONNXVerifier(
-        session,
+        SessionPool([session], thread_name="test-verify"),
         tokenizer,
         name="recorded",
         max_tokens=MAX_TOKENS,

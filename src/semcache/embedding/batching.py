@@ -77,8 +77,10 @@ class MicroBatcher(Generic[T, R]):
 
     While the function runs, new calls queue; when it returns, the queue (up to
     ``max_batch`` items, whole calls only) becomes the next batch. A lone caller is
-    therefore never delayed. When calls are concurrent (the previous batch served more
-    than one), a batch short of the previous one's size waits up to ``max_wait`` for more.
+    therefore never delayed. With ``concurrency`` above 1 (a function that can run that
+    many calls side by side), a batch starts whenever fewer than that many are running.
+    When calls are concurrent (the previous batch served more than one), a batch short of
+    the previous one's size waits up to ``max_wait`` for more.
     A failure of the function is raised to every caller of that batch; a cancelled caller
     is dropped from the queue, or its result discarded. With ``max_queue`` items already
     waiting, a call raises `Overloaded` at once.
@@ -98,9 +100,13 @@ class MicroBatcher(Generic[T, R]):
         *,
         options: BatchOptions | None = None,
         name: str = "the model",
+        concurrency: int = 1,
     ) -> None:
+        if concurrency < 1:
+            raise ConfigError(f"concurrency must be at least 1, got {concurrency}")
         self.options = options or BatchOptions()
         self.name = name
+        self.concurrency = concurrency
         self.stats = BatchStats()
         self._call = call
         self._pending: deque[_Request[T, R]] = deque()
@@ -108,6 +114,8 @@ class MicroBatcher(Generic[T, R]):
         self._last_size = 0
         self._lull: _Lull | None = None
         self._worker: asyncio.Task[None] | None = None
+        self._running: set[asyncio.Task[None]] = set()
+        self._finished: asyncio.Future[None] | None = None
 
     @property
     def queued(self) -> int:
@@ -147,6 +155,8 @@ class MicroBatcher(Generic[T, R]):
                 self._pending.remove(request)
                 self._queued -= len(request.items)
             self._lull = None
+            self._running.clear()
+            self._finished = None
         self._worker = loop.create_task(self._drain())
 
     def _wake_if_ready(self) -> None:
@@ -157,11 +167,24 @@ class MicroBatcher(Generic[T, R]):
             lull.wake.set_result(None)
 
     async def _drain(self) -> None:
+        loop = asyncio.get_running_loop()
         while self._pending:
+            if len(self._running) >= self.concurrency:
+                self._finished = loop.create_future()
+                await self._finished
+                continue
             await self._gather_more()
             batch = self._take()
             if batch:
-                await self._run(batch)
+                task = loop.create_task(self._run(batch))
+                self._running.add(task)
+                task.add_done_callback(self._batch_done)
+
+    def _batch_done(self, task: asyncio.Task[None]) -> None:
+        self._running.discard(task)
+        finished = self._finished
+        if finished is not None and not finished.done():
+            finished.set_result(None)
 
     async def _gather_more(self) -> None:
         target = self._last_size

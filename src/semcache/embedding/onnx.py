@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import os
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import onnxruntime as ort
 from tokenizers import Encoding, Tokenizer
 
+from semcache.embedding._sessions import SessionPool
 from semcache.embedding.base import Embedder, normalize
 from semcache.embedding.batching import BatchOptions, MicroBatcher
 from semcache.errors import ConfigError, EmbeddingError
@@ -72,10 +70,11 @@ class ONNXEmbedder(Embedder):
     text), ``tokenizer.json`` and ``model.json`` (name, dimension, max_tokens, sha256).
     Texts longer than ``max_tokens`` tokens are truncated.
 
-    `embed` runs the model on one dedicated thread, so the event loop keeps serving while
-    ONNX Runtime spreads each call over the cores; concurrent calls are gathered into
-    shared model calls by a `MicroBatcher` (``batching``). `encode` is the same
-    computation, synchronous and unbatched, for scripts.
+    `embed` runs the model on threads of its own (a `SessionPool`, one single-threaded
+    session per core), so the event loop keeps serving; concurrent calls are gathered
+    into shared model calls by a `MicroBatcher` (``batching``), as many calls at once as
+    there are sessions. `encode` is the same computation, synchronous and unbatched, for
+    scripts.
 
     Example::
 
@@ -86,7 +85,7 @@ class ONNXEmbedder(Embedder):
 
     def __init__(
         self,
-        session: ort.InferenceSession,
+        sessions: SessionPool,
         tokenizer: Tokenizer,
         *,
         name: str,
@@ -99,12 +98,14 @@ class ONNXEmbedder(Embedder):
         self.name = name
         self.dimension = dimension
         self.chunk_size = chunk_size
-        self._session = session
+        self._sessions = sessions
         self._tokenizer = tokenizer
-        self._inputs = [i.name for i in session.get_inputs()]
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="semcache-embed")
+        self._inputs = [i.name for i in sessions.first.get_inputs()]
         self._batcher: MicroBatcher[str, Vector] = MicroBatcher(
-            self._embed_batch, options=batching, name=f"the model {name!r}"
+            self._embed_batch,
+            options=batching,
+            name=f"the model {name!r}",
+            concurrency=sessions.size,
         )
         self._closed = False
 
@@ -121,8 +122,8 @@ class ONNXEmbedder(Embedder):
 
         Args:
             path: the model directory (default: the model shipped with semcache).
-            threads: threads ONNX Runtime uses inside one call; ``None`` lets it choose
-                one per physical core.
+            threads: model calls that run at once, each on one core (default: one per
+                core).
             chunk_size: most texts given to the model in one call.
             batching: how concurrent `embed` calls are gathered into model calls.
 
@@ -137,8 +138,8 @@ class ONNXEmbedder(Embedder):
         model_path = directory / "model.onnx"
         _check_sha256(model_path, info.sha256)
         tokenizer = _load_tokenizer(directory / "tokenizer.json", info.max_tokens)
-        session = _load_session(model_path, threads)
-        outputs = {o.name: o.shape for o in session.get_outputs()}
+        sessions = SessionPool.load(model_path, threads, thread_name="semcache-embed")
+        outputs = {o.name: o.shape for o in sessions.first.get_outputs()}
         if _OUTPUT not in outputs:
             raise ConfigError(f"{model_path} has no output named {_OUTPUT!r}")
         width = outputs[_OUTPUT][-1]
@@ -147,14 +148,15 @@ class ONNXEmbedder(Embedder):
                 f"{model_path} gives {width} dimensions, model.json says {info.dimension}"
             )
         embedder = cls(
-            session,
+            sessions,
             tokenizer,
             name=info.name,
             dimension=info.dimension,
             chunk_size=chunk_size,
             batching=batching,
         )
-        embedder.encode(["warm-up"])
+        for _ in range(sessions.size):  # a free session is taken in turn: each runs once
+            embedder.encode(["warm-up"])
         return embedder
 
     def encode(self, texts: Sequence[str]) -> Vectors:
@@ -202,14 +204,13 @@ class ONNXEmbedder(Embedder):
     async def _embed_batch(self, texts: list[str]) -> list[Vector]:
         if self.batch_observer is not None:
             self.batch_observer(len(texts))
-        loop = asyncio.get_running_loop()
-        vectors = await loop.run_in_executor(self._executor, self._forward, texts)
+        vectors = await self._sessions.call(self._forward, texts)
         return list(vectors)
 
     async def close(self) -> None:
-        """Stop the model thread; calls already queued still finish."""
+        """Stop the model's threads; calls already queued still finish."""
         self._closed = True
-        self._executor.shutdown(wait=False)
+        self._sessions.close()
 
     def _forward(self, texts: Sequence[str]) -> Vectors:
         encodings = self._tokenizer.encode_batch(list(texts))
@@ -234,7 +235,7 @@ class ONNXEmbedder(Embedder):
             arrays["token_type_ids"][row, :length] = encoding.type_ids
         feed = {name: arrays[name] for name in self._inputs}
         try:
-            outputs: list[Any] = self._session.run([_OUTPUT], feed)
+            outputs: list[Any] = self._sessions.run([_OUTPUT], feed)
         except Exception as exc:
             raise EmbeddingError(f"the model {self.name!r} failed: {exc}") from exc
         return np.asarray(outputs[0], dtype=np.float32)
@@ -287,19 +288,3 @@ def _load_tokenizer(path: Path, max_tokens: int) -> Tokenizer:
     tokenizer.enable_truncation(max_length=max_tokens)
     tokenizer.no_padding()  # each call pads to its longest text
     return tokenizer
-
-
-def _load_session(path: Path, threads: int | None) -> ort.InferenceSession:
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    # 0 lets ONNX Runtime start one thread per physical core.
-    options.intra_op_num_threads = threads or 0
-    options.inter_op_num_threads = 1
-    # Idle worker threads would otherwise spin for a while after each call, taking the
-    # cores that the event loop and the store need to finish the same request.
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    try:
-        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    except Exception as exc:
-        raise ConfigError(f"ONNX Runtime cannot load {path}: {exc}") from exc

@@ -8,23 +8,21 @@ both texts at once; the cache service asks it about the few best candidates of a
 
 from __future__ import annotations
 
-import asyncio
 import json
 import math
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import onnxruntime as ort
 from tokenizers import Tokenizer
 
-from semcache.embedding.onnx import _check_sha256, _load_session
+from semcache.embedding._sessions import SessionPool
+from semcache.embedding.onnx import _check_sha256
 from semcache.errors import ConfigError, EmbeddingError
 
 __all__ = [
@@ -131,12 +129,14 @@ class ONNXVerifier(Verifier):
     pair gets the lowest of those scores: two long prompts are the same question only if
     every part of them agrees, not only their beginnings.
 
-    `score` runs the model on one dedicated thread; `compute` is the same, synchronous.
+    `score` runs the model on threads of its own (a `SessionPool`, one single-threaded
+    session per core), as many calls at once as there are sessions; `compute` is the
+    same, synchronous.
     """
 
     def __init__(
         self,
-        session: ort.InferenceSession,
+        sessions: SessionPool,
         tokenizer: Tokenizer,
         *,
         name: str,
@@ -148,11 +148,10 @@ class ONNXVerifier(Verifier):
         self.max_tokens = max_tokens
         self.default_threshold = default_threshold
         self.min_cosine = dict(min_cosine or {})
-        self._session = session
+        self._sessions = sessions
         self._tokenizer = tokenizer
         self._cls = _special_id(tokenizer, "[CLS]")
         self._sep = _special_id(tokenizer, "[SEP]")
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="semcache-verify")
         self._closed = False
 
     @classmethod
@@ -177,18 +176,19 @@ class ONNXVerifier(Verifier):
             raise ConfigError(f"cannot load the tokenizer {tokenizer_path}: {exc}") from exc
         tokenizer.no_truncation()
         tokenizer.no_padding()
-        session = _load_session(model_path, threads)
-        if _OUTPUT not in {o.name for o in session.get_outputs()}:
+        sessions = SessionPool.load(model_path, threads, thread_name="semcache-verify")
+        if _OUTPUT not in {o.name for o in sessions.first.get_outputs()}:
             raise ConfigError(f"{model_path} has no output named {_OUTPUT!r}")
         verifier = cls(
-            session,
+            sessions,
             tokenizer,
             name=info.name,
             max_tokens=info.max_tokens,
             default_threshold=info.default_threshold,
             min_cosine=info.min_cosine,
         )
-        verifier.compute([("warm-up", "warm up")])
+        for _ in range(sessions.size):  # a free session is taken in turn: each runs once
+            verifier.compute([("warm-up", "warm up")])
         return verifier
 
     def compute(self, pairs: Sequence[tuple[str, str]]) -> Scores:
@@ -216,13 +216,12 @@ class ONNXVerifier(Verifier):
     async def _score(self, pairs: list[tuple[str, str]]) -> Scores:
         if self._closed:
             raise EmbeddingError(f"the verifier {self.name!r} is closed")
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self.compute, pairs)
+        return await self._sessions.call(self.compute, pairs)
 
     async def close(self) -> None:
-        """Stop the model thread; calls already queued still finish."""
+        """Stop the model's threads; calls already queued still finish."""
         self._closed = True
-        self._executor.shutdown(wait=False)
+        self._sessions.close()
 
     def _pieces(self, first: list[int], second: list[int]) -> Iterator[tuple[list[int], list[int]]]:
         room = self.max_tokens - 3  # [CLS] and two [SEP]
@@ -251,7 +250,7 @@ class ONNXVerifier(Verifier):
             arrays["attention_mask"][i, : len(row)] = 1
             arrays["token_type_ids"][i, : len(row)] = kinds
         try:
-            outputs: list[Any] = self._session.run([_OUTPUT], arrays)
+            outputs: list[Any] = self._sessions.run([_OUTPUT], arrays)
         except Exception as exc:
             raise EmbeddingError(f"the verifier {self.name!r} failed: {exc}") from exc
         return np.clip(np.asarray(outputs[0], dtype=np.float64).reshape(-1), 0.0, 1.0)
