@@ -68,15 +68,15 @@ def search(
         if candidates == 0:
             return []
     k = 2 * request.limit + 8
-    ranked = None
-    with indexes.locked(connection, request.cache_id, dimension) as index:
-        if candidates is not None:
+    if candidates is not None:
+        ranked = None
+        with indexes.locked(connection, request.cache_id, dimension) as index:
             # Expect one in size/candidates neighbours to carry the attributes.
             k = max(k, math.ceil(k * len(index) / candidates))
             if candidates <= filter_exact_limit and candidates <= _CANDIDATES_PER_NEIGHBOUR * k:
                 ranked = _rank_candidates(connection, request, query, index)
-    if ranked is not None:
-        return _confirm(connection, request, *ranked)
+        if ranked is not None:
+            return _confirm(connection, request, *ranked)
     return _search_index(connection, indexes, request, query, dimension, k)
 
 
