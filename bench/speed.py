@@ -142,7 +142,9 @@ class Floor:
         for name, millis in each.items():
             results.add(f"model: one prompt per call, {name}, p50 ms", millis)
         results.add("model: one prompt per call, p50 ms", min(each.values()))
-        results.add("model: batches of 64 on one core, prompts/s", self.batched_rate(max(5, calls // 40)))
+        results.add(
+            "model: batches of 64 on one core, prompts/s", self.batched_rate(max(5, calls // 40))
+        )
 
 
 def _spread_over_cores(served: ONNXEmbedder) -> ONNXEmbedder:

@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -11,6 +12,43 @@ from semcache.embedding.onnx import DEFAULT_MODEL_DIR
 from semcache.errors import ConfigError
 
 MODEL = DEFAULT_MODEL_DIR / "model.onnx"
+
+
+class NamedSession:
+    """Stands for an ONNX Runtime session: answers its name, held until ``release`` is set."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self.release.set()
+
+    def run(self, outputs: list[str], feed: dict[str, Any]) -> list[Any]:
+        self.entered.set()
+        assert self.release.wait(10)
+        return [self.name]
+
+
+def fake_pool() -> tuple[SessionPool, NamedSession]:
+    spread = NamedSession("spread")
+    sessions = [NamedSession("one"), NamedSession("two")]
+    return SessionPool(sessions, thread_name="test", spread=spread), spread
+
+
+def test_a_lone_call_is_spread_over_the_cores() -> None:
+    pool, _ = fake_pool()
+    assert [pool.run([], {})[0] for _ in range(3)] == ["spread"] * 3
+
+
+def test_calls_beside_a_running_one_take_single_threaded_sessions() -> None:
+    pool, spread = fake_pool()
+    spread.release.clear()
+    first = threading.Thread(target=pool.run, args=([], {}))
+    first.start()
+    assert spread.entered.wait(10)
+    assert {pool.run([], {})[0] for _ in range(4)} <= {"one", "two"}
+    spread.release.set()
+    first.join()
 
 
 @pytest.mark.anyio
@@ -29,10 +67,13 @@ async def test_calls_run_side_by_side_on_one_thread_each() -> None:
         pool.close()
 
 
-def test_sessions_are_single_threaded() -> None:
-    pool = SessionPool.load(MODEL, 1, thread_name="test")
+def test_sessions_are_single_threaded_but_the_spreading_one() -> None:
+    pool = SessionPool.load(MODEL, 2, thread_name="test")
     options = pool.first.get_session_options()
     assert (options.intra_op_num_threads, options.inter_op_num_threads) == (1, 1)
+    assert pool._spread is not None
+    assert pool._spread.get_session_options().intra_op_num_threads == 2
+    assert SessionPool.load(MODEL, 1, thread_name="test")._spread is None
     pool.close()
 
 

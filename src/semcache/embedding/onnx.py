@@ -8,7 +8,6 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from tokenizers import Encoding, Tokenizer
@@ -155,8 +154,7 @@ class ONNXEmbedder(Embedder):
             chunk_size=chunk_size,
             batching=batching,
         )
-        for _ in range(sessions.size):  # a free session is taken in turn: each runs once
-            embedder.encode(["warm-up"])
+        sessions.warm([_OUTPUT], embedder._feed(tokenizer.encode_batch(["warm-up"])))
         return embedder
 
     def encode(self, texts: Sequence[str]) -> Vectors:
@@ -225,6 +223,13 @@ class ONNXEmbedder(Embedder):
         return vectors
 
     def _run(self, encodings: list[Encoding]) -> Vectors:
+        try:
+            outputs = self._sessions.run([_OUTPUT], self._feed(encodings))
+        except Exception as exc:
+            raise EmbeddingError(f"the model {self.name!r} failed: {exc}") from exc
+        return np.asarray(outputs[0], dtype=np.float32)
+
+    def _feed(self, encodings: list[Encoding]) -> dict[str, np.ndarray]:
         width = max(len(e.ids) for e in encodings)
         # Padding is masked out of attention and of the mean, so its id does not matter.
         arrays = {name: np.zeros((len(encodings), width), dtype=np.int64) for name in _INPUTS}
@@ -233,12 +238,7 @@ class ONNXEmbedder(Embedder):
             arrays["input_ids"][row, :length] = encoding.ids
             arrays["attention_mask"][row, :length] = encoding.attention_mask
             arrays["token_type_ids"][row, :length] = encoding.type_ids
-        feed = {name: arrays[name] for name in self._inputs}
-        try:
-            outputs: list[Any] = self._sessions.run([_OUTPUT], feed)
-        except Exception as exc:
-            raise EmbeddingError(f"the model {self.name!r} failed: {exc}") from exc
-        return np.asarray(outputs[0], dtype=np.float32)
+        return {name: arrays[name] for name in self._inputs}
 
 
 def plan_chunks(

@@ -187,8 +187,8 @@ class ONNXVerifier(Verifier):
             default_threshold=info.default_threshold,
             min_cosine=info.min_cosine,
         )
-        for _ in range(sessions.size):  # a free session is taken in turn: each runs once
-            verifier.compute([("warm-up", "warm up")])
+        verifier.compute([("warm-up", "warm up")])
+        sessions.warm([_OUTPUT], _feed([[verifier._cls, verifier._sep]], [[0, 0]]))
         return verifier
 
     def compute(self, pairs: Sequence[tuple[str, str]]) -> Scores:
@@ -243,17 +243,21 @@ class ONNXVerifier(Verifier):
         return scores
 
     def _run(self, rows: list[list[int]], types: list[list[int]]) -> Scores:
-        width = max(len(row) for row in rows)
-        arrays = {name: np.zeros((len(rows), width), dtype=np.int64) for name in _INPUTS}
-        for i, (row, kinds) in enumerate(zip(rows, types, strict=True)):
-            arrays["input_ids"][i, : len(row)] = row
-            arrays["attention_mask"][i, : len(row)] = 1
-            arrays["token_type_ids"][i, : len(row)] = kinds
         try:
-            outputs: list[Any] = self._sessions.run([_OUTPUT], arrays)
+            outputs: list[Any] = self._sessions.run([_OUTPUT], _feed(rows, types))
         except Exception as exc:
             raise EmbeddingError(f"the verifier {self.name!r} failed: {exc}") from exc
         return np.clip(np.asarray(outputs[0], dtype=np.float64).reshape(-1), 0.0, 1.0)
+
+
+def _feed(rows: list[list[int]], types: list[list[int]]) -> dict[str, np.ndarray]:
+    width = max(len(row) for row in rows)
+    arrays = {name: np.zeros((len(rows), width), dtype=np.int64) for name in _INPUTS}
+    for i, (row, kinds) in enumerate(zip(rows, types, strict=True)):
+        arrays["input_ids"][i, : len(row)] = row
+        arrays["attention_mask"][i, : len(row)] = 1
+        arrays["token_type_ids"][i, : len(row)] = kinds
+    return arrays
 
 
 def _split(ids: list[int], count: int) -> list[list[int]]:
