@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -72,7 +73,8 @@ def test_sessions_are_single_threaded_but_the_spreading_one() -> None:
     options = pool.first.get_session_options()
     assert (options.intra_op_num_threads, options.inter_op_num_threads) == (1, 1)
     assert pool._spread is not None
-    assert pool._spread.get_session_options().intra_op_num_threads == 2
+    every_core = 0 if os.cpu_count() == 2 else 2  # 0: ONNX Runtime's own, pinned, choice
+    assert pool._spread.get_session_options().intra_op_num_threads == every_core
     assert SessionPool.load(MODEL, 1, thread_name="test")._spread is None
     pool.close()
 

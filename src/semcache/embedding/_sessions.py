@@ -65,7 +65,9 @@ class SessionPool:
             raise ConfigError(f"threads must be at least 1, got {size}")
         count = size or os.cpu_count() or 1
         sessions = [_load_session(path, threads=1) for _ in range(count)]
-        spread = _load_session(path, threads=count) if count > 1 else None
+        # 0 lets ONNX Runtime take every core and pin its threads to them.
+        every = 0 if count == os.cpu_count() else count
+        spread = _load_session(path, threads=every) if count > 1 else None
         return cls(sessions, thread_name=thread_name, spread=spread)
 
     def run(self, outputs: list[str], feed: Mapping[str, np.ndarray]) -> list[Any]:
