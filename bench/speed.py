@@ -48,11 +48,9 @@ import _dataset as data
 import _gptcache as peer
 import httpx
 import numpy as np
-import onnxruntime as ort
 from _figures import percentile
 from _http import Connection, Load, Reply, run_load
 
-from semcache.embedding._sessions import SessionPool
 from semcache.embedding.onnx import DEFAULT_MODEL_DIR, ONNXEmbedder
 from semcache.testing.server import ServerProcess, free_port
 
@@ -103,14 +101,16 @@ class Results:
 
 
 class Floor:
-    """The shipped model in this process, one prompt per call, run two ways: as the server
-    runs it (single-threaded sessions, calls side by side) and as one session spread over
-    every core. The faster of the two is the floor."""
+    """The shipped model in this process, one prompt per call, run two ways: on one core
+    (as the server runs calls side by side) and spread over every core (as it runs a call
+    when no other is running). The faster of the two is the floor."""
 
     def __init__(self, prompts: list[str]) -> None:
         self.prompts = prompts
-        served = ONNXEmbedder.from_directory(DEFAULT_MODEL_DIR)
-        self.embedders = {"one core": served, "all cores": _spread_over_cores(served)}
+        self.embedders = {
+            "one core": ONNXEmbedder.from_directory(DEFAULT_MODEL_DIR, threads=1),
+            "all cores": ONNXEmbedder.from_directory(DEFAULT_MODEL_DIR),
+        }
         for embedder in self.embedders.values():
             embedder.encode(prompts[:64])
 
@@ -145,22 +145,6 @@ class Floor:
         results.add(
             "model: batches of 64 on one core, prompts/s", self.batched_rate(max(5, calls // 40))
         )
-
-
-def _spread_over_cores(served: ONNXEmbedder) -> ONNXEmbedder:
-    """The same model as one ONNX Runtime session whose calls use every core."""
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 0
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    session = ort.InferenceSession(
-        str(DEFAULT_MODEL_DIR / "model.onnx"), options, providers=["CPUExecutionProvider"]
-    )
-    return ONNXEmbedder(
-        SessionPool([session], thread_name="floor"),
-        served._tokenizer,
-        name=served.name,
-        dimension=served.dimension,
-    )
 
 
 # semcache servers
