@@ -26,8 +26,8 @@ class SessionPool:
     session that spreads a lone call over every core.
 
     On few cores, several single-threaded calls at once do more work than calls spread
-    over every core, whose threads wait for each other at every layer: measured here on
-    two cores, 30 to 40% more prompts a second in batches of 16 to 32. A call that runs
+    over every core, whose threads wait for each other at every layer (on two cores, 10
+    to 21% more searches a second at 32 clients: bench/ab.py). A call that runs
     while no other does (one client's requests, one after another) goes to the ``spread``
     session instead, which finishes it sooner. `call` runs work on the pool's own threads,
     one per single-threaded session.
