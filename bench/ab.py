@@ -17,14 +17,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import shutil
 import statistics
 import subprocess
 from pathlib import Path
 
-import _dataset as data
-from _http import run_load
-from speed import Semcache, expect, is_hit, timed, uptime
+# The environment as the shell gave it, before importing semcache sets its defaults in it:
+# each server must set its own, or the base revision would run with this one's.
+SHELL_ENVIRONMENT = dict(os.environ)
+
+import _dataset as data  # noqa: E402
+from _http import run_load  # noqa: E402
+from speed import Semcache, expect, is_hit, timed, uptime  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
