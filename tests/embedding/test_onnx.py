@@ -120,12 +120,13 @@ async def test_threads_are_model_calls_side_by_side() -> None:
     embedder = ONNXEmbedder.from_directory(DEFAULT_MODEL_DIR, threads=2)
     try:
         assert embedder.batcher.concurrency == 2
-        first = asyncio.ensure_future(embedder.embed([LONG] * 8))
+        first = asyncio.ensure_future(embedder.embed([LONG] * 32))
         while embedder.batcher.stats.calls == 0:
             await asyncio.sleep(0)
-        second = await embedder.embed(TEXTS)  # runs while the first call still does
-        np.testing.assert_allclose(second, embedder.encode(TEXTS), atol=1e-6)
-        np.testing.assert_allclose(await first, embedder.encode([LONG] * 8), atol=1e-6)
+        second = await embedder.embed(TEXTS[:4])
+        assert not first.done()  # the second call did not wait for the first
+        np.testing.assert_allclose(second, embedder.encode(TEXTS[:4]), atol=1e-6)
+        np.testing.assert_allclose(await first, embedder.encode([LONG] * 32), atol=1e-6)
         assert embedder.batcher.stats.calls == 2
     finally:
         await embedder.close()

@@ -6,7 +6,7 @@ import asyncio
 import os
 import queue
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -70,15 +70,15 @@ class SessionPool:
         spread = _load_session(path, threads=every) if count > 1 else None
         return cls(sessions, thread_name=thread_name, spread=spread)
 
-    def run(self, outputs: list[str], feed: Mapping[str, np.ndarray]) -> list[Any]:
+    def run(self, outputs: list[str], feed: dict[str, np.ndarray]) -> list[Any]:
         """``session.run`` on the calling thread: on the spreading session if no other call
         is running, else on a free single-threaded one (waiting for one if all are busy)."""
         with self._lock:
-            alone = self._spread is not None and self._running == 0
+            spread = self._spread if self._running == 0 else None
             self._running += 1
         try:
-            if alone and self._spread is not None:
-                return self._run(self._spread, outputs, feed)
+            if spread is not None:
+                return self._run(spread, outputs, feed)
             session = self._free.get()
             try:
                 return self._run(session, outputs, feed)
@@ -88,11 +88,12 @@ class SessionPool:
             with self._lock:
                 self._running -= 1
 
-    def warm(self, outputs: list[str], feed: Mapping[str, np.ndarray]) -> None:
+    def warm(self, outputs: list[str], feed: dict[str, np.ndarray]) -> None:
         """Run ``feed`` once on every session, so no request pays for a first run."""
         sessions = [self._free.get() for _ in range(self.size)]
+        spread = [] if self._spread is None else [self._spread]
         try:
-            for session in [*sessions, *filter(None, [self._spread])]:
+            for session in sessions + spread:
                 self._run(session, outputs, feed)
         finally:
             for session in sessions:
@@ -109,9 +110,9 @@ class SessionPool:
 
     @staticmethod
     def _run(
-        session: ort.InferenceSession, outputs: list[str], feed: Mapping[str, np.ndarray]
+        session: ort.InferenceSession, outputs: list[str], feed: dict[str, np.ndarray]
     ) -> list[Any]:
-        result: list[Any] = session.run(outputs, dict(feed))
+        result: list[Any] = session.run(outputs, feed)
         return result
 
 

@@ -131,8 +131,6 @@ class ONNXEmbedder(Embedder):
                 option is out of range.
         """
         directory = Path(path)
-        if threads is not None and threads < 1:
-            raise ConfigError(f"threads must be at least 1, got {threads}")
         info = _ModelInfo.read(directory)
         model_path = directory / "model.onnx"
         _check_sha256(model_path, info.sha256)

@@ -187,8 +187,8 @@ class ONNXVerifier(Verifier):
             default_threshold=info.default_threshold,
             min_cosine=info.min_cosine,
         )
-        verifier.compute([("warm-up", "warm up")])
-        sessions.warm([_OUTPUT], _feed([[verifier._cls, verifier._sep]], [[0, 0]]))
+        first, second = tokenizer.encode_batch(["warm-up", "warm up"], add_special_tokens=False)
+        sessions.warm([_OUTPUT], _feed(*verifier._rows([(first.ids, second.ids)])))
         return verifier
 
     def compute(self, pairs: Sequence[tuple[str, str]]) -> Scores:
@@ -232,9 +232,16 @@ class ONNXVerifier(Verifier):
         count = max(math.ceil(len(first) / half), math.ceil(len(second) / half))
         yield from zip(_split(first, count), _split(second, count), strict=True)
 
-    def _forward(self, pieces: list[tuple[list[int], list[int]]]) -> Scores:
+    def _rows(
+        self, pieces: list[tuple[list[int], list[int]]]
+    ) -> tuple[list[list[int]], list[list[int]]]:
+        """The model's rows, ``[CLS] a [SEP] b [SEP]``, and their token types."""
         rows = [[self._cls, *a, self._sep, *b, self._sep] for a, b in pieces]
         types = [[0] * (len(a) + 2) + [1] * (len(b) + 1) for a, b in pieces]
+        return rows, types
+
+    def _forward(self, pieces: list[tuple[list[int], list[int]]]) -> Scores:
+        rows, types = self._rows(pieces)
         order = sorted(range(len(rows)), key=lambda i: len(rows[i]))
         scores = np.empty(len(rows), dtype=np.float64)
         for start in range(0, len(order), _CHUNK_SIZE):
