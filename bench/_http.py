@@ -88,6 +88,7 @@ class Connection:
 
 
 Check = Callable[[Reply], None]
+Counters = Callable[[], dict[str, float]]
 
 
 @dataclass
@@ -97,6 +98,8 @@ class Load:
     latencies: list[float] = field(default_factory=list)
     seconds: float = 0.0
     errors: int = 0
+    counted: dict[str, float] = field(default_factory=dict)
+    """How much each of the run's ``counters`` grew while the load ran."""
 
     @property
     def rate(self) -> float:
@@ -113,6 +116,7 @@ async def run_load(
     total: int | None = None,
     check: Check | None = None,
     warmup: int = 0,
+    counters: Counters | None = None,
 ) -> Load:
     """Closed-loop load: ``clients`` connections each send the next request as soon as
     the previous answer arrived, for ``seconds`` or until ``total`` requests were sent.
@@ -120,6 +124,8 @@ async def run_load(
     ``requests`` are encoded requests: with ``seconds``, cycled through (each client
     starting at a different offset); with ``total``, taken in order, each by the first
     client free. ``check`` may raise on a wrong reply; failures are counted, not raised.
+    ``counters``, if given, is read when the timed part starts (after the warm-up) and
+    when it ends; `Load.counted` holds the difference.
     """
     if (seconds is None) == (total is None):
         raise ValueError("give seconds or total")
@@ -169,11 +175,14 @@ async def run_load(
         if task.done() and task.exception() is not None:
             waiter.cancel()
             await _gather(tasks)
+    before = counters() if counters else {}
     begin = time.perf_counter()
     deadline = begin + (seconds or 0.0)
     started.set()
     await _gather(tasks)
     result.seconds = time.perf_counter() - begin
+    if counters:
+        result.counted = {name: value - before[name] for name, value in counters().items()}
     return result
 
 

@@ -207,6 +207,17 @@ class Semcache:
             totals.setdefault(stage, [0.0, 0.0])[field == "count"] += float(value)
         return {stage: (seconds, count) for stage, (seconds, count) in totals.items()}
 
+    def counters(self) -> dict[str, float]:
+        """The CPU seconds of the server and its workers so far, and the prompts and calls
+        of its model (from /metrics)."""
+        text = httpx.get(f"{self.server.url}/metrics").text
+        found = {name: float(value) for name, value in _BATCH_LINE.findall(text)}
+        return {
+            "cpu seconds": _tree_cpu_seconds(self.server.process.pid),  # type: ignore[union-attr]
+            "prompts embedded": found.get("sum", 0.0),
+            "model calls": found.get("count", 0.0),
+        }
+
     def memory(self) -> tuple[float, float]:
         """Resident and peak resident memory of the server process, in MB."""
         status = Path(f"/proc/{self.server.process.pid}/status").read_text()  # type: ignore[union-attr]
@@ -215,6 +226,23 @@ class Semcache:
 
     def stop(self) -> None:
         self.server.stop(timeout=300)
+
+
+_BATCH_LINE = re.compile(r"^semcache_embedding_batch_size_(sum|count) (\S+)$", re.M)
+
+
+def _tree_cpu_seconds(pid: int) -> float:
+    """User and system CPU seconds of a process and its children (the workers)."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # Fields after "pid (name)": state, ppid, ... utime is the 12th, stime the 13th.
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # the process ended
+        if stat.parent.name == str(pid) or fields[1] == str(pid):
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 _STAGE_LINE = re.compile(
@@ -385,6 +413,7 @@ def throughput(args: argparse.Namespace, results: Results) -> None:
                             seconds=args.seconds,
                             check=check,
                             warmup=2,
+                            counters=server.counters,
                         )
                     )
                     record_load(results, f"{name}, {clients} clients", load)
@@ -399,6 +428,7 @@ def throughput(args: argparse.Namespace, results: Results) -> None:
                         clients=clients,
                         seconds=args.seconds,
                         check=expect(None),
+                        counters=server.counters,
                     )
                 )
                 record_load(results, f"durable set, {clients} clients", load)
@@ -409,6 +439,12 @@ def throughput(args: argparse.Namespace, results: Results) -> None:
 def record_load(results: Results, name: str, load: Load) -> None:
     results.add(f"{name}: requests/s", load.rate)
     results.add(f"{name}: p50 ms", med(load.latencies))
+    if load.counted and load.latencies:
+        cpu_ms = load.counted["cpu seconds"] * 1000 / len(load.latencies)
+        results.add(f"{name}: server CPU ms per request", cpu_ms)
+    if load.counted.get("model calls"):
+        batch = load.counted["prompts embedded"] / load.counted["model calls"]
+        results.add(f"{name}: prompts per model call", batch)
     if load.errors:
         results.notes.append(f"{name}: {load.errors} failed requests")
 
