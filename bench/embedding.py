@@ -58,6 +58,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=15, help="timed batches per size")
     parser.add_argument("--pairs", type=Path, help="labelled pairs for best F1")
     parser.add_argument("--pairs-limit", type=int, default=4000)
+    parser.add_argument(
+        "--threads", type=int, help="cores per model call (default: all, as a lone call runs)"
+    )
     args = parser.parse_args()
 
     reference = json.loads(REFERENCE.read_text("utf-8"))
@@ -66,7 +69,9 @@ def main() -> None:
     pairs = load_pairs(args.pairs, args.pairs_limit) if args.pairs else None
     compared = texts + PROMPTS + (pairs[0] + pairs[1] if pairs else [])
 
-    embedders = {path: ONNXEmbedder.from_directory(path) for path in args.models}
+    embedders = {
+        path: ONNXEmbedder.from_directory(path, threads=args.threads) for path in args.models
+    }
     baseline = ONNXEmbedder.from_directory(args.baseline) if args.baseline else None
     baseline_vectors = baseline.encode(compared) if baseline else None
 

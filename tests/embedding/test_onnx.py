@@ -132,6 +132,14 @@ async def test_threads_are_model_calls_side_by_side() -> None:
         await embedder.close()
 
 
+@pytest.mark.anyio
+async def test_a_lone_call_stays_on_one_core() -> None:
+    embedder = ONNXEmbedder.from_directory(threads=2)
+    assert embedder._sessions.size == 2
+    assert embedder._sessions._spread is None
+    await embedder.close()
+
+
 def test_invalid_threads() -> None:
     with pytest.raises(ConfigError, match="threads must be at least 1, got 0"):
         ONNXEmbedder.from_directory(DEFAULT_MODEL_DIR, threads=0)

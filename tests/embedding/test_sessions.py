@@ -76,6 +76,7 @@ def test_sessions_are_single_threaded_but_the_spreading_one() -> None:
     every_core = 0 if os.cpu_count() == 2 else 2  # 0: ONNX Runtime's own, pinned, choice
     assert pool._spread.get_session_options().intra_op_num_threads == every_core
     assert SessionPool.load(MODEL, 1, thread_name="test")._spread is None
+    assert SessionPool.load(MODEL, 2, thread_name="test", spread=False)._spread is None
     pool.close()
 
 

@@ -53,10 +53,12 @@ class SessionPool:
         self._executor = ThreadPoolExecutor(max_workers=self.size, thread_name_prefix=thread_name)
 
     @classmethod
-    def load(cls, path: Path, size: int | None, *, thread_name: str) -> SessionPool:
+    def load(
+        cls, path: Path, size: int | None, *, thread_name: str, spread: bool = True
+    ) -> SessionPool:
         """``size`` single-threaded sessions of the model at ``path`` (default: one per
-        core), and, if ``size`` is above 1, one session that spreads a call over ``size``
-        cores.
+        core), and, if ``spread`` and ``size`` is above 1, one session that spreads a call
+        over ``size`` cores.
 
         Raises:
             ConfigError: ``size`` is below 1, or ONNX Runtime cannot load the model.
@@ -67,8 +69,8 @@ class SessionPool:
         sessions = [_load_session(path, threads=1) for _ in range(count)]
         # 0 lets ONNX Runtime take every core and pin its threads to them.
         every = 0 if count == os.cpu_count() else count
-        spread = _load_session(path, threads=every) if count > 1 else None
-        return cls(sessions, thread_name=thread_name, spread=spread)
+        spreading = _load_session(path, threads=every) if spread and count > 1 else None
+        return cls(sessions, thread_name=thread_name, spread=spreading)
 
     def run(self, outputs: list[str], feed: dict[str, np.ndarray]) -> list[Any]:
         """``session.run`` on the calling thread: on the spreading session if no other call

@@ -21,7 +21,7 @@ from semcache.types import Vector, Vectors
 __all__ = ["DEFAULT_CHUNK_SIZE", "DEFAULT_MODEL_DIR", "ONNXEmbedder", "plan_chunks"]
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "all-MiniLM-L6-v2"
-"""The model shipped with semcache: all-MiniLM-L6-v2 with int8 weights."""
+"""The model shipped with semcache: all-MiniLM-L6-v2 with int8 weights and activations."""
 
 DEFAULT_CHUNK_SIZE = 64
 """Most texts given to the model in one call; bounds the memory a long batch takes."""
@@ -135,7 +135,9 @@ class ONNXEmbedder(Embedder):
         model_path = directory / "model.onnx"
         _check_sha256(model_path, info.sha256)
         tokenizer = _load_tokenizer(directory / "tokenizer.json", info.max_tokens)
-        sessions = SessionPool.load(model_path, threads, thread_name="semcache-embed")
+        # The shipped model's int8 activations are quantised by small nodes that gain
+        # nothing from a second core: a lone call is quicker on one (bench/embedding.py).
+        sessions = SessionPool.load(model_path, threads, thread_name="semcache-embed", spread=False)
         outputs = {o.name: o.shape for o in sessions.first.get_outputs()}
         if _OUTPUT not in outputs:
             raise ConfigError(f"{model_path} has no output named {_OUTPUT!r}")
