@@ -45,7 +45,8 @@ def quantize_per_token(
             groups.setdefault(node.input[0], []).append(node)
     peaks = _channel_peaks(fp32_path, list(groups), feed, texts)
 
-    replaced: dict[int, list[onnx.NodeProto]] = {}
+    # By output name: protobuf may hand out a new wrapper object for a node on each pass.
+    replaced: dict[str, list[onnx.NodeProto]] = {}
     for number, (source, matmuls) in enumerate(groups.items()):
         stacked = np.concatenate([weights[m.input[1]] for m in matmuls], axis=1)
         weight_peak = np.maximum(np.abs(stacked).max(axis=1), 1e-8)
@@ -55,11 +56,11 @@ def quantize_per_token(
         for index, matmul in enumerate(matmuls):
             weight = weights[matmul.input[1]].astype(np.float32) * smooth[:, None]
             nodes += _integer_matmul(model.graph, weight, matmul.output[0], prefix, index)
-        replaced[id(matmuls[0])] = nodes
+        replaced[matmuls[0].output[0]] = nodes
         for matmul in matmuls[1:]:
-            replaced[id(matmul)] = []
+            replaced[matmul.output[0]] = []
 
-    rewritten = [n for node in model.graph.node for n in replaced.get(id(node), [node])]
+    rewritten = [new for node in model.graph.node for new in replaced.get(node.output[0], [node])]
     del model.graph.node[:]
     model.graph.node.extend(rewritten)
     used = {name for node in model.graph.node for name in node.input}

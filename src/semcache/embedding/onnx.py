@@ -135,8 +135,8 @@ class ONNXEmbedder(Embedder):
         model_path = directory / "model.onnx"
         _check_sha256(model_path, info.sha256)
         tokenizer = _load_tokenizer(directory / "tokenizer.json", info.max_tokens)
-        # The shipped model's int8 activations are quantised by small nodes that gain
-        # nothing from a second core: a lone call is quicker on one (bench/embedding.py).
+        # No session spread over every core for a lone call: with the shipped model, whose
+        # int8 activations are quantised by small nodes, one core was quicker (bench/ab.py).
         sessions = SessionPool.load(model_path, threads, thread_name="semcache-embed", spread=False)
         outputs = {o.name: o.shape for o in sessions.first.get_outputs()}
         if _OUTPUT not in outputs:
