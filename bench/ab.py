@@ -11,6 +11,7 @@ Each round prints both figures and their ratio; the last lines are medians.
 
 - ``latency``: one client, ``--searches`` search hits, the p50 of each server's round.
 - ``throughput``: 32 clients searching for ``--seconds`` seconds, searches/s.
+- ``exact``: the same with exact-only searches, which never reach the model.
 """
 
 from __future__ import annotations
@@ -64,7 +65,8 @@ def started(args: argparse.Namespace, prepared: data.Prepared) -> dict[str, Semc
 
 def measure(kind: str, server: Semcache, prompts: list[str], args: argparse.Namespace) -> float:
     url, headers = server.server.url, server.headers
-    requests = [server.search(prompt) for prompt in prompts]
+    fields = {"searchStrategies": ["exact"]} if kind == "exact" else {}
+    requests = [server.search(prompt, **fields) for prompt in prompts]
     if kind == "latency":
         timings = asyncio.run(timed(url, headers, requests))
         return statistics.median(ms for ms, reply in timings if is_hit(reply))
@@ -77,7 +79,7 @@ def measure(kind: str, server: Semcache, prompts: list[str], args: argparse.Name
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--base", required=True, help="the git revision to compare with")
-    parser.add_argument("--only", default="latency,throughput")
+    parser.add_argument("--only", default="latency,throughput", help="also: exact")
     parser.add_argument("--size", type=int, default=100_000, help="entries in the store")
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--searches", type=int, default=200, help="per round, one client")
@@ -87,7 +89,11 @@ def main() -> None:
     prepared = data.prepare(args.size)
     stored = prepared.dataset.texts()
     servers = started(args, prepared)
-    units = {"latency": "search hit p50 ms, one client", "throughput": "searches/s, 32 clients"}
+    units = {
+        "latency": "search hit p50 ms, one client",
+        "throughput": "searches/s, 32 clients",
+        "exact": "exact-only searches/s, 32 clients",
+    }
     try:
         for kind in args.only.split(","):
             data.log(f"\n== {kind}: {units[kind]} ({uptime()})")

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import logging
 import re
-import secrets
+import random
 from collections.abc import Callable
 from time import perf_counter
 
@@ -89,4 +89,4 @@ def _request_id(scope: Scope) -> str:
             if _WELL_FORMED.fullmatch(value):
                 return bytes(value).decode()
             break
-    return secrets.token_hex(8)
+    return f"{random.getrandbits(64):016x}"
