@@ -1,10 +1,12 @@
 """Per-token int8 quantisation of an fp32 transformer's weight MatMuls, for ONNX Runtime.
 
-Each MatMul whose second input is a weight becomes a ``MatMulInteger`` of uint8
-activations and int8 weights (one scale per output column). The activations are quantised
-inside the graph, one scale per token (its largest magnitude over the hidden size), so a
-text's vector does not depend on the other texts of its batch, unlike ``quantize_dynamic``,
-which gives a whole call one scale.
+Each MatMul whose second input is a weight becomes ONNX Runtime's ``MatMulIntegerToFloat``
+of uint8 activations and int8 weights (one scale per output column), which also scales
+the product back to float, by the token's scale and the column's. The activations are
+quantised inside the graph, one scale per token (its largest magnitude over the hidden
+size), so a text's vector does not depend on the other texts of its batch, unlike
+``quantize_dynamic``, which gives a whole call one scale. Few nodes matter as much as few
+operations: for one short prompt, most of the model's time is the fixed cost of each node.
 
 A few hidden channels of a transformer carry values far larger than the rest, and a
 per-token scale set by them leaves the others few levels. As in SmoothQuant (Xiao et al.,
@@ -55,7 +57,7 @@ def quantize_per_token(
         nodes = _quantize_input(model.graph, source, 1.0 / smooth, prefix)
         for index, matmul in enumerate(matmuls):
             weight = weights[matmul.input[1]].astype(np.float32) * smooth[:, None]
-            nodes += _integer_matmul(model.graph, weight, matmul.output[0], prefix, index)
+            nodes.append(_integer_matmul(model.graph, weight, matmul.output[0], prefix, index))
         replaced[matmuls[0].output[0]] = nodes
         for matmul in matmuls[1:]:
             replaced[matmul.output[0]] = []
@@ -67,6 +69,8 @@ def quantize_per_token(
     kept = [i for i in model.graph.initializer if i.name in used]
     del model.graph.initializer[:]
     model.graph.initializer.extend(kept)
+    if not any(o.domain == "com.microsoft" for o in model.opset_import):
+        model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
     onnx.checker.check_model(model)
     onnx.save(model, str(out_path))
     return sum(len(m) for m in groups.values())
@@ -98,40 +102,42 @@ def _constant(graph: onnx.GraphProto, name: str, value: np.ndarray) -> str:
 def _quantize_input(
     graph: onnx.GraphProto, source: str, inverse_smooth: np.ndarray, prefix: str
 ) -> list[onnx.NodeProto]:
-    """Nodes giving ``{prefix}q`` (uint8, zero point 128) and ``{prefix}scale`` (one per
-    token) for ``source`` divided by the smoothing factors."""
+    """Nodes giving ``{prefix}q`` (uint8, zero point 128) and ``{prefix}peak`` (each
+    token's largest magnitude, 127 times its scale) for ``source`` divided by the smoothing
+    factors. Adding 128.5 before the cast, which truncates, rounds to the nearest level."""
     c = prefix
     inverse = _constant(graph, c + "inverse_smooth", inverse_smooth.astype(np.float32))
     levels = _constant(graph, c + "levels", np.array(127.0, np.float32))
     tiny = _constant(graph, c + "tiny", np.array(1e-12, np.float32))
-    offset = _constant(graph, c + "offset", np.array(128.0, np.float32))
+    offset = _constant(graph, c + "offset", np.array(128.5, np.float32))
     return [
         helper.make_node("Mul", [source, inverse], [c + "smoothed"]),
         helper.make_node("Abs", [c + "smoothed"], [c + "abs"]),
-        helper.make_node("ReduceMax", [c + "abs"], [c + "peak"], axes=[-1], keepdims=1),
-        helper.make_node("Div", [c + "peak", levels], [c + "raw_scale"]),
-        helper.make_node("Max", [c + "raw_scale", tiny], [c + "scale"]),
-        helper.make_node("Div", [c + "smoothed", c + "scale"], [c + "scaled"]),
-        helper.make_node("Round", [c + "scaled"], [c + "rounded"]),
-        helper.make_node("Add", [c + "rounded", offset], [c + "shifted"]),
+        helper.make_node("ReduceMax", [c + "abs"], [c + "largest"], axes=[-1], keepdims=1),
+        helper.make_node("Max", [c + "largest", tiny], [c + "peak"]),
+        helper.make_node("Div", [levels, c + "peak"], [c + "inverse_scale"]),
+        helper.make_node("Mul", [c + "smoothed", c + "inverse_scale"], [c + "scaled"]),
+        helper.make_node("Add", [c + "scaled", offset], [c + "shifted"]),
         helper.make_node("Cast", [c + "shifted"], [c + "q"], to=TensorProto.UINT8),
     ]
 
 
 def _integer_matmul(
     graph: onnx.GraphProto, weight: np.ndarray, output: str, group: str, index: int
-) -> list[onnx.NodeProto]:
-    """Nodes giving ``output`` from the group's quantised input and ``weight``."""
+) -> onnx.NodeProto:
+    """The node giving ``output`` from the group's quantised input and ``weight``: the
+    token's peak is the activations' scale, the column scales carry the 1/127."""
     column_scale = np.abs(weight).max(axis=0) / 127.0
     column_scale[column_scale == 0] = 1.0
     quantized = np.clip(np.round(weight / column_scale), -127, 127).astype(np.int8)
     c = f"{group}{index}_"
     q_weight = _constant(graph, c + "weight", quantized)
-    scale = _constant(graph, c + "weight_scale", column_scale.astype(np.float32))
     zero = _constant(graph, c + "zero_point", np.array(128, np.uint8))
-    return [
-        helper.make_node("MatMulInteger", [group + "q", q_weight, zero], [c + "int32"]),
-        helper.make_node("Cast", [c + "int32"], [c + "float"], to=TensorProto.FLOAT),
-        helper.make_node("Mul", [c + "float", group + "scale"], [c + "token_scaled"]),
-        helper.make_node("Mul", [c + "token_scaled", scale], [output]),
-    ]
+    scale = _constant(graph, c + "weight_scale", (column_scale / 127.0).astype(np.float32))
+    return helper.make_node(
+        "MatMulIntegerToFloat",
+        [group + "q", q_weight, group + "peak", scale, zero],
+        [output],
+        domain="com.microsoft",
+    )
+
