@@ -1,8 +1,8 @@
 from __future__ import annotations
 
 import logging
-import re
 import random
+import re
 from collections.abc import Callable
 from time import perf_counter
 
