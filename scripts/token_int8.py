@@ -140,4 +140,3 @@ def _integer_matmul(
         [output],
         domain="com.microsoft",
     )
-
