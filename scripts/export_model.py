@@ -82,8 +82,9 @@ QUANTIZATION = (
 # The embedder's scheme: int8 activations too, one scale per token, so again a text's vector
 # does not depend on its batch (scripts/token_int8.py).
 TOKEN_QUANTIZATION = (
-    "int8 weights and activations: MatMul as MatMulInteger (weights per column, activations "
-    "per token, smoothed per channel as in SmoothQuant); embedding tables per-tensor int8"
+    "int8 weights and activations: MatMul as MatMulIntegerToFloat (weights per column, "
+    "activations per token, smoothed per channel as in SmoothQuant); embedding tables "
+    "per-tensor int8"
 )
 
 MIN_COSINE = 0.99
