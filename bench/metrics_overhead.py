@@ -25,6 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import orjson
+from _process import cpu_seconds
 
 from semcache.api.metrics import Metrics
 from semcache.core.models import Strategy
@@ -101,13 +102,6 @@ def _cases(prefix: str) -> dict[str, tuple[str, str, Callable[[int], object]]]:
     }
 
 
-def _cpu_seconds(server: ServerProcess) -> float:
-    """User and system CPU time the server process has used (one worker: all of it)."""
-    assert server.process is not None
-    fields = Path(f"/proc/{server.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def _interleaved(on: ServerProcess, off: ServerProcess, requests: int) -> None:
     (a, prefix_a), (b, prefix_b) = _client(on), _client(off)
     cases_a, cases_b = _cases(prefix_a), _cases(prefix_b)
@@ -122,7 +116,7 @@ def _interleaved(on: ServerProcess, off: ServerProcess, requests: int) -> None:
         cpu = {"on": 0.0, "off": 0.0}
         for i in range(requests + 50):
             if i == 50:  # the first rounds warm caches and connections
-                cpu = {"on": -_cpu_seconds(on), "off": -_cpu_seconds(off)}
+                cpu = {"on": -cpu_seconds(on), "off": -cpu_seconds(off)}
             timed = {}
             pair = [("on", a, a.encode(method, path_a, body(i)))]
             pair.append(("off", b, b.encode(method, path_b, body(i))))
@@ -134,8 +128,8 @@ def _interleaved(on: ServerProcess, off: ServerProcess, requests: int) -> None:
             if i >= 50:
                 on_times.append(timed["on"])
                 off_times.append(timed["off"])
-        cpu_on = (cpu["on"] + _cpu_seconds(on)) / requests * 1e6
-        cpu_off = (cpu["off"] + _cpu_seconds(off)) / requests * 1e6
+        cpu_on = (cpu["on"] + cpu_seconds(on)) / requests * 1e6
+        cpu_off = (cpu["off"] + cpu_seconds(off)) / requests * 1e6
         # Each request to one server is paired with the same request to the other, sent
         # right before or after it: the median of the differences shrugs off load drift.
         diff = statistics.median(x - y for x, y in zip(on_times, off_times, strict=True))

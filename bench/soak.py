@@ -34,9 +34,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import psutil
 from _dataset import QQP_DEV, load_prompts
 from _figures import percentile
+from _process import cpu_seconds, rss
 
 from semcache.core.cache import entry_id_for
 from semcache.testing.server import ServerProcess
@@ -115,21 +115,6 @@ class Minute:
     rss: list[int] = field(default_factory=list)
     answered: int = 0
     cpu_seconds: list[float] = field(default_factory=list)
-
-
-def _processes(server: ServerProcess) -> list[psutil.Process]:
-    assert server.process is not None
-    process = psutil.Process(server.process.pid)
-    return [process, *process.children(recursive=True)]
-
-
-def rss(server: ServerProcess) -> int:
-    return sum(p.memory_info().rss for p in _processes(server))
-
-
-def cpu_seconds(server: ServerProcess) -> float:
-    """CPU time the server's processes have used, user and system."""
-    return sum(sum(p.cpu_times()[:2]) for p in _processes(server))
 
 
 async def fill(port: int, key: str, workload: Workload) -> None:

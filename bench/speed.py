@@ -50,6 +50,7 @@ import httpx
 import numpy as np
 from _figures import percentile
 from _http import Connection, Load, Reply, run_load
+from _process import cpu_seconds
 
 from semcache.embedding.onnx import DEFAULT_MODEL_DIR, ONNXEmbedder
 from semcache.testing.server import ServerProcess, free_port
@@ -198,9 +199,13 @@ class Semcache:
     def set(self, prompt: str) -> bytes:
         return self.encoder().encode("POST", self.base, {"prompt": prompt, "response": "r"})
 
+    def metrics(self) -> str:
+        """The server's /metrics page."""
+        return httpx.get(f"{self.server.url}/metrics").text
+
     def stage_seconds(self) -> dict[str, tuple[float, float]]:
         """Seconds and count of each search stage so far, from the server's /metrics."""
-        text = httpx.get(f"{self.server.url}/metrics").text
+        text = self.metrics()
         totals: dict[str, list[float]] = {}
         for match in _STAGE_LINE.finditer(text):
             field, stage, value = match.groups()
@@ -210,10 +215,9 @@ class Semcache:
     def counters(self) -> dict[str, float]:
         """The CPU seconds of the server and its workers so far, and the prompts and calls
         of its model (from /metrics)."""
-        text = httpx.get(f"{self.server.url}/metrics").text
-        found = {name: float(value) for name, value in _BATCH_LINE.findall(text)}
+        found = {name: float(value) for name, value in _BATCH_LINE.findall(self.metrics())}
         return {
-            "cpu seconds": _tree_cpu_seconds(self.server.process.pid),  # type: ignore[union-attr]
+            "cpu seconds": cpu_seconds(self.server),
             "prompts embedded": found.get("sum", 0.0),
             "model calls": found.get("count", 0.0),
         }
@@ -229,20 +233,6 @@ class Semcache:
 
 
 _BATCH_LINE = re.compile(r"^semcache_embedding_batch_size_(sum|count) (\S+)$", re.M)
-
-
-def _tree_cpu_seconds(pid: int) -> float:
-    """User and system CPU seconds of a process and its children (the workers)."""
-    total = 0.0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            # Fields after "pid (name)": state, ppid, ... utime is the 12th, stime the 13th.
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue  # the process ended
-        if stat.parent.name == str(pid) or fields[1] == str(pid):
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
 
 
 _STAGE_LINE = re.compile(
