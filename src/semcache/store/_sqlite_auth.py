@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 import sqlite3
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
+
+from semcache.store._sqlite_inline import InlineReader
 
 __all__ = ["AUTH_VERSION_SQL", "AuthCache", "read_versioned"]
 
@@ -45,12 +46,8 @@ class AuthCache:
     from memory. Only answers that exist are held, at most ``capacity`` of them.
     """
 
-    def __init__(
-        self, connect: Callable[[], sqlite3.Connection], *, capacity: int = _CAPACITY
-    ) -> None:
-        self._connect = connect
-        self._connection: sqlite3.Connection | None = None
-        self._lock = threading.Lock()
+    def __init__(self, reader: InlineReader, *, capacity: int = _CAPACITY) -> None:
+        self._reader = reader
         self._capacity = capacity
         self._held: dict[tuple[str, str], _Held[object]] = {}
         self._version = -1
@@ -73,23 +70,13 @@ class AuthCache:
             self._held.clear()
         self._held[kind, name] = _Held(value, version)
 
-    def close(self) -> None:
-        with self._lock:
-            if self._connection is not None:
-                self._connection.close()
-                self._connection = None
-            self._held.clear()
+    def clear(self) -> None:
+        self._held.clear()
 
     def _current_version(self) -> int | None:
-        # A short query on the caller's thread: cheaper than a trip to a reader thread.
-        # It never waits for a lock (busy timeout 0); on any error the caller reads as usual.
-        with self._lock:
-            try:
-                if self._connection is None:
-                    self._connection = self._connect()
-                row = self._connection.execute(AUTH_VERSION_SQL).fetchone()
-            except sqlite3.Error:
-                return None
+        row = self._reader.try_read(lambda c: c.execute(AUTH_VERSION_SQL).fetchone())
+        if row is None:
+            return None
         version = int(row[0])
         if version != self._version:
             self._version = version

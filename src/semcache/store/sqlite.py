@@ -24,6 +24,7 @@ from semcache.store._sqlite_index import (
     IndexOptions,
     IndexStats,
 )
+from semcache.store._sqlite_inline import InlineReader
 from semcache.store._sqlite_schema import DATABASE_NAME, connect, migrate
 from semcache.store._sqlite_search import (
     DEFAULT_FILTER_EXACT_LIMIT,
@@ -89,9 +90,10 @@ class SQLiteStore:
         self._indexes = indexes
         self._filter_exact_limit = filter_exact_limit
         self._log_retention = log_retention
-        self._auth = AuthCache(
+        self._inline = InlineReader(
             lambda: connect(directory / DATABASE_NAME, busy_timeout=0, query_only=True)
         )
+        self._auth = AuthCache(self._inline)
         self._closed = False
 
     @classmethod
@@ -238,9 +240,15 @@ class SQLiteStore:
     ) -> list[Entry]:
         if limit <= 0:
             return []
-        return await self._read(
-            lambda c: rows.find_exact(c, cache_id, prompt, attributes, now, limit)
-        )
+        self._check_open()
+
+        def find(connection: sqlite3.Connection) -> list[Entry]:
+            return rows.find_exact(connection, cache_id, prompt, attributes, now, limit)
+
+        # One index lookup: far quicker here than a trip to a reader thread, which under
+        # load waits for the interpreter lock (1.7x the exact-only searches a second).
+        found = self._inline.try_read(find)
+        return found if found is not None else await self._read(find)
 
     async def search(
         self,
@@ -338,7 +346,8 @@ class SQLiteStore:
         try:
             self._indexes.close()
         finally:
-            self._auth.close()
+            self._auth.clear()
+            self._inline.close()
             self._executor.close()
 
     async def _read(self, job: Callable[[sqlite3.Connection], T]) -> T:
