@@ -12,6 +12,8 @@ Each round prints both figures and their ratio; the last lines are medians.
 - ``latency``: one client, ``--searches`` search hits, the p50 of each server's round.
 - ``throughput``: 32 clients searching for ``--seconds`` seconds, searches/s.
 - ``exact``: the same with exact-only searches, which never reach the model.
+- ``mixed``: the same with exact and semantic strategies, for prompts that differ from a
+  stored one by a character: each exact lookup misses, then the model runs.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from _http import run_load  # noqa: E402
 from speed import Semcache, expect, is_hit, timed, uptime  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
+STRATEGIES = {"exact": ["exact"], "mixed": ["exact", "semantic"]}
 
 
 def worktree(revision: str, workdir: Path) -> Path:
@@ -65,13 +68,16 @@ def started(args: argparse.Namespace, prepared: data.Prepared) -> dict[str, Semc
 
 def measure(kind: str, server: Semcache, prompts: list[str], args: argparse.Namespace) -> float:
     url, headers = server.server.url, server.headers
-    fields = {"searchStrategies": ["exact"]} if kind == "exact" else {}
+    fields = {"searchStrategies": STRATEGIES[kind]} if kind in STRATEGIES else {}
+    if kind == "mixed":
+        prompts = [f"{prompt}?" for prompt in prompts]
     requests = [server.search(prompt, **fields) for prompt in prompts]
     if kind == "latency":
         timings = asyncio.run(timed(url, headers, requests))
         return statistics.median(ms for ms, reply in timings if is_hit(reply))
+    check = expect(None if kind == "mixed" else True)
     load = asyncio.run(
-        run_load(url, headers, requests, clients=32, seconds=args.seconds, check=expect(True))
+        run_load(url, headers, requests, clients=32, seconds=args.seconds, check=check)
     )
     return load.rate
 
@@ -79,7 +85,7 @@ def measure(kind: str, server: Semcache, prompts: list[str], args: argparse.Name
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--base", required=True, help="the git revision to compare with")
-    parser.add_argument("--only", default="latency,throughput", help="also: exact")
+    parser.add_argument("--only", default="latency,throughput", help="also: exact, mixed")
     parser.add_argument("--size", type=int, default=100_000, help="entries in the store")
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--searches", type=int, default=200, help="per round, one client")
@@ -93,6 +99,7 @@ def main() -> None:
         "latency": "search hit p50 ms, one client",
         "throughput": "searches/s, 32 clients",
         "exact": "exact-only searches/s, 32 clients",
+        "mixed": "exact-then-semantic searches/s, 32 clients",
     }
     try:
         for kind in args.only.split(","):
