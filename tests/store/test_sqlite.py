@@ -14,6 +14,7 @@ from semcache.errors import CacheNotFound, ConfigError, StoreError, StoreUnavail
 from semcache.store import _sqlite_index
 from semcache.store._sqlite_rows import attribute_filter_sql, find_exact_sql
 from semcache.store._sqlite_schema import SCHEMA_VERSION
+from semcache.store._sqlite_search import SearchRequest, search
 from semcache.store._sqlite_vectors import rows_by_id_sql
 from semcache.store.base import CacheConfig
 from semcache.store.sqlite import DEFAULT_HNSW_THRESHOLD, SQLiteStore
@@ -134,6 +135,35 @@ async def test_concurrent_searches_and_puts_on_one_cache(tmp_path: Path) -> None
             *(put_then_find(n) for n in range(200, 400)), *(find(n) for n in range(200))
         )
         assert await store.count("c", now=NOW) == 400
+    finally:
+        await store.close()
+
+
+async def test_a_search_with_nothing_written_since_opens_no_transaction(
+    tmp_path: Path,
+) -> None:
+    vectors = unit_vectors(30)
+    store = await new_store(tmp_path, hnsw_threshold=0)
+    statements: list[str] = []
+
+    def traced_search(connection: sqlite3.Connection, number: int) -> str:
+        connection.set_trace_callback(statements.append)
+        try:
+            request = SearchRequest("c", vectors[number], {}, NOW, 1)
+            [match] = search(connection, store._indexes, request, filter_exact_limit=0)
+            return match.entry.id
+        finally:
+            connection.set_trace_callback(None)
+
+    try:
+        await fill(store, vectors[:20])
+        assert await top_id(store, vectors[0]) == "e0"  # brings the index up to date
+        statements.clear()
+        assert await store._read(lambda c: traced_search(c, 1)) == "e1"
+        assert not [s for s in statements if s.startswith("BEGIN")], statements
+        await store.put(make_entry(25, vectors[25]))  # then a write: one transaction again
+        assert await store._read(lambda c: traced_search(c, 25)) == "e25"
+        assert "BEGIN" in statements
     finally:
         await store.close()
 

@@ -146,8 +146,12 @@ class CacheIndexes:
         while held, the index has exactly the rows that ``connection`` sees."""
         slot = self._slot(cache_id)
         with slot.lock:
-            with _read_transaction(connection):
-                yield self._synced(connection, slot, cache_id, dimension)
+            current = self._current(connection, slot, dimension)
+            if current is not None:
+                yield current
+            else:
+                with _read_transaction(connection):
+                    yield self._synced(connection, slot, cache_id, dimension)
             self._schedule_maintenance(cache_id, slot)
 
     def stats(self, cache_id: CacheId) -> IndexStats | None:
@@ -183,6 +187,24 @@ class CacheIndexes:
     def _slot(self, cache_id: CacheId) -> _Slot:
         with self._slots_lock:
             return self._slots.setdefault(cache_id, _Slot())
+
+    def _current(
+        self, connection: sqlite3.Connection, slot: _Slot, dimension: int
+    ) -> VectorIndex | None:
+        """The index, if nothing was written anywhere since it was brought up to date: then
+        it has the rows that ``connection`` sees without a transaction, and a search makes
+        one statement here instead of three (each lets go of the interpreter lock, and a
+        reader thread waits to take it back under load)."""
+        index = slot.index
+        if (
+            index is None
+            or index.dimension != dimension
+            or slot.frozen
+            or (isinstance(index, ExactIndex) and self._builds_inline(index))
+            or vectors.last_seq(connection) != slot.seq
+        ):
+            return None
+        return index
 
     def _synced(
         self, connection: sqlite3.Connection, slot: _Slot, cache_id: CacheId, dimension: int
