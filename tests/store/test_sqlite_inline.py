@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from semcache.errors import StoreUnavailable
 from semcache.store.base import CacheConfig, Entry
 from semcache.store.sqlite import SQLiteStore
 
@@ -58,15 +59,16 @@ async def test_an_exact_lookup_waits_for_a_reader_when_sqlite_cannot_answer_at_o
     def locked() -> sqlite3.Connection:
         raise sqlite3.OperationalError("database is locked")
 
-    store._inline.close()
+    monkeypatch.setattr(store._inline, "_connection", None)
     monkeypatch.setattr(store._inline, "_connect", locked)
     assert [e.id for e in await find(store)] == [ENTRY.id]
     assert (await store.get_cache("c")) is not None  # the auth lookups fall back too
 
 
-async def test_a_closed_store_refuses_an_exact_lookup(store) -> None:
-    from semcache.errors import StoreUnavailable
-
+async def test_a_closed_store_refuses_what_it_would_have_read_on_this_thread(store) -> None:
+    assert await store.get_cache("c") is not None  # now held, checked on this thread
     await store.close()
     with pytest.raises(StoreUnavailable, match="closed"):
         await find(store)
+    with pytest.raises(StoreUnavailable, match="closed"):
+        await store.get_cache("c")

@@ -70,9 +70,6 @@ class AuthCache:
             self._held.clear()
         self._held[kind, name] = _Held(value, version)
 
-    def clear(self) -> None:
-        self._held.clear()
-
     def _current_version(self) -> int | None:
         row = self._reader.try_read(lambda c: c.execute(AUTH_VERSION_SQL).fetchone())
         if row is None:

@@ -194,13 +194,13 @@ class CacheIndexes:
         """The index, if nothing was written anywhere since it was brought up to date: then
         it has the rows that ``connection`` sees without a transaction, and a search makes
         one statement here instead of three (each lets go of the interpreter lock, and a
-        reader thread waits to take it back under load)."""
+        reader thread waits to take it back under load). An index `_synced` left behind
+        never needs converting, so only a save in progress sends the search the long way."""
         index = slot.index
         if (
             index is None
             or index.dimension != dimension
             or slot.frozen
-            or (isinstance(index, ExactIndex) and self._builds_inline(index))
             or vectors.last_seq(connection) != slot.seq
         ):
             return None

@@ -17,18 +17,22 @@ class InlineReader:
     times the query itself when it is one index lookup. Such reads (the auth version, an
     exact prompt lookup) run here instead, on one read-only connection that never waits
     for a lock (busy timeout 0): if SQLite cannot answer at once, or fails in any way,
-    `try_read` gives ``None`` and the caller reads on a reader thread as usual.
+    `try_read` gives ``None`` and the caller reads on a reader thread as usual. Once
+    closed, it gives ``None`` for good, so that the usual read reports the closed store.
     """
 
     def __init__(self, connect: Callable[[], sqlite3.Connection]) -> None:
         self._connect = connect
         self._connection: sqlite3.Connection | None = None
         self._lock = threading.Lock()
+        self._closed = False
 
     def try_read(self, job: Callable[[sqlite3.Connection], T]) -> T | None:
         """``job``'s answer, or ``None`` if it could not be read here (``job`` itself must
         never answer ``None``)."""
         with self._lock:
+            if self._closed:
+                return None
             try:
                 if self._connection is None:
                     self._connection = self._connect()
@@ -38,6 +42,7 @@ class InlineReader:
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             if self._connection is not None:
                 self._connection.close()
                 self._connection = None

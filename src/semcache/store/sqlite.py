@@ -240,7 +240,6 @@ class SQLiteStore:
     ) -> list[Entry]:
         if limit <= 0:
             return []
-        self._check_open()
 
         def find(connection: sqlite3.Connection) -> list[Entry]:
             return rows.find_exact(connection, cache_id, prompt, attributes, now, limit)
@@ -346,7 +345,6 @@ class SQLiteStore:
         try:
             self._indexes.close()
         finally:
-            self._auth.clear()
             self._inline.close()
             self._executor.close()
 
