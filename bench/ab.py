@@ -14,6 +14,8 @@ Each round prints both figures and their ratio; the last lines are medians.
 - ``exact``: the same with exact-only searches, which never reach the model.
 - ``mixed``: the same with exact and semantic strategies, for prompts that differ from a
   stored one by a character: each exact lookup misses, then the model runs.
+- ``after-writes``: one client's search half a second after a burst of 500 sets from 16
+  clients, ms (the median of its rounds): how long the index takes the sets in for.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import os
 import shutil
 import statistics
 import subprocess
+import time
 from pathlib import Path
 
 # The environment as the shell gave it, before importing semcache sets its defaults in it:
@@ -33,6 +36,9 @@ SHELL_ENVIRONMENT = dict(os.environ)
 import _dataset as data  # noqa: E402
 from _http import run_load  # noqa: E402
 from speed import Semcache, expect, is_hit, timed, uptime  # noqa: E402
+
+BURST = 500
+PAUSE = 0.5
 
 ROOT = Path(__file__).resolve().parent.parent
 STRATEGIES = {"exact": ["exact"], "mixed": ["exact", "semantic"]}
@@ -75,6 +81,13 @@ def measure(kind: str, server: Semcache, prompts: list[str], args: argparse.Name
     if kind == "latency":
         timings = asyncio.run(timed(url, headers, requests))
         return statistics.median(ms for ms, reply in timings if is_hit(reply))
+    if kind == "after-writes":
+        burst = time.time_ns()  # new prompts every time: each set adds a vector
+        sets = [server.set(f"{prompts[i % len(prompts)]} ({burst} {i})") for i in range(BURST)]
+        asyncio.run(run_load(url, headers, sets, clients=16, total=len(sets)))
+        time.sleep(PAUSE)
+        [(millis, _)] = asyncio.run(timed(url, headers, requests[:1]))
+        return millis
     check = expect(None if kind == "mixed" else True)
     load = asyncio.run(
         run_load(url, headers, requests, clients=32, seconds=args.seconds, check=check)
@@ -85,7 +98,9 @@ def measure(kind: str, server: Semcache, prompts: list[str], args: argparse.Name
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--base", required=True, help="the git revision to compare with")
-    parser.add_argument("--only", default="latency,throughput", help="also: exact, mixed")
+    parser.add_argument(
+        "--only", default="latency,throughput", help="also: exact, mixed, after-writes"
+    )
     parser.add_argument("--size", type=int, default=100_000, help="entries in the store")
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--searches", type=int, default=200, help="per round, one client")
@@ -100,6 +115,7 @@ def main() -> None:
         "throughput": "searches/s, 32 clients",
         "exact": "exact-only searches/s, 32 clients",
         "mixed": "exact-then-semantic searches/s, 32 clients",
+        "after-writes": f"ms of a search {PAUSE:g} s after {BURST} sets, one client",
     }
     try:
         for kind in args.only.split(","):
@@ -117,7 +133,7 @@ def main() -> None:
                 )
             base, this = (statistics.median(figures[name]) for name in ("base", "this"))
             wins = sum(
-                (t < b) if kind == "latency" else (t > b)
+                (t < b) if kind in ("latency", "after-writes") else (t > b)
                 for b, t in zip(figures["base"], figures["this"], strict=True)
             )
             print(

@@ -15,7 +15,7 @@ from semcache.store import _sqlite_index
 from semcache.store._sqlite_rows import attribute_filter_sql, find_exact_sql
 from semcache.store._sqlite_schema import SCHEMA_VERSION
 from semcache.store._sqlite_search import SearchRequest, search
-from semcache.store._sqlite_vectors import rows_by_id_sql
+from semcache.store._sqlite_vectors import last_seq, rows_by_id_sql
 from semcache.store.base import CacheConfig
 from semcache.store.sqlite import DEFAULT_HNSW_THRESHOLD, SQLiteStore
 from semcache.testing.store_suite import StoreContractTests, StoreFixtures
@@ -161,9 +161,34 @@ async def test_a_search_with_nothing_written_since_opens_no_transaction(
         statements.clear()
         assert await store._read(lambda c: traced_search(c, 1)) == "e1"
         assert not [s for s in statements if s.startswith("BEGIN")], statements
-        await store.put(make_entry(25, vectors[25]))  # then a write: one transaction again
+        # Then a write by another process, which this one's refresher does not hear of:
+        # the search catches up itself, in one transaction.
+        other = await SQLiteStore.open(tmp_path, preload=False)
+        try:
+            await other.put(make_entry(25, vectors[25]))
+        finally:
+            await other.close()
         assert await store._read(lambda c: traced_search(c, 25)) == "e25"
         assert "BEGIN" in statements
+    finally:
+        await store.close()
+
+
+async def test_writes_are_taken_into_the_index_once_they_pause(tmp_path: Path) -> None:
+    vectors = unit_vectors(300)
+    store = await new_store(tmp_path, hnsw_threshold=0)
+    try:
+        await fill(store, vectors[:100])
+        assert await top_id(store, vectors[0]) == "e0"  # loads the index
+        await fill(store, vectors[100:], first=100)
+        head = await store._read(last_seq)
+        for _ in range(200):  # no search meanwhile: the refresher's doing
+            stats = store.index_stats("c")
+            if stats is not None and stats.seq == head:
+                break
+            await asyncio.sleep(0.025)
+        stats = store.index_stats("c")
+        assert stats is not None and (stats.seq, stats.size) == (head, 300)
     finally:
         await store.close()
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from semcache.store import _sqlite_vectors as vectors
 from semcache.store._index_pending import pending_view
+from semcache.store._index_refresh import QuietRefresher
 from semcache.store._index_snapshot import load_snapshot, remove_snapshots, save_snapshot
 from semcache.store._sqlite_executor import SQLiteExecutor
 from semcache.store.vector_index import (
@@ -136,6 +137,7 @@ class CacheIndexes:
         self._slots: dict[CacheId, _Slot] = {}
         self._slots_lock = threading.Lock()
         self._maintenance = ThreadPoolExecutor(1, thread_name_prefix="semcache-index")
+        self._refresher = QuietRefresher(self._refresh)
         self._closed = False
 
     @contextlib.contextmanager
@@ -172,6 +174,11 @@ class CacheIndexes:
             slot.unsaved = 0
             remove_snapshots(self._directory, cache_id)
 
+    def written(self, cache_id: CacheId) -> None:
+        """Note a committed write to the cache: its index, if loaded, is brought up to date
+        in the background once writes pause."""
+        self._refresher.wrote(cache_id)
+
     def preload(self, cache_ids: list[CacheId]) -> None:
         """Load these caches' indexes in the background."""
         for cache_id in cache_ids:
@@ -180,6 +187,7 @@ class CacheIndexes:
     def close(self) -> None:
         """Stop background work and save every HNSW index with unsaved changes."""
         self._closed = True
+        self._refresher.close()
         self._maintenance.shutdown(wait=True, cancel_futures=True)
         for cache_id, slot in list(self._slots.items()):
             self._run(self._save, cache_id, slot)
@@ -420,10 +428,15 @@ class CacheIndexes:
         self._executor.submit_write(record).result()
 
     def _preload(self, cache_id: CacheId, slot: _Slot) -> None:
-        def load(connection: sqlite3.Connection) -> None:
-            dimension = vectors.cache_dimension(connection, cache_id)
-            if dimension is not None:
-                with self.locked(connection, cache_id, dimension):
-                    pass
+        self._executor.read_sync(lambda connection: self._bring_up_to_date(connection, cache_id))
 
-        self._executor.read_sync(load)
+    def _refresh(self, cache_id: CacheId) -> None:
+        slot = self._slots.get(cache_id)
+        if slot is not None and slot.index is not None and not self._closed:
+            self._executor.read_sync(lambda c: self._bring_up_to_date(c, cache_id))
+
+    def _bring_up_to_date(self, connection: sqlite3.Connection, cache_id: CacheId) -> None:
+        dimension = vectors.cache_dimension(connection, cache_id)
+        if dimension is not None:
+            with self.locked(connection, cache_id, dimension):
+                pass

@@ -230,7 +230,9 @@ class SQLiteStore:
             raise StoreError(f"entry {entry.id!r} has no vector; put needs one")
         vector = unit_vector(entry.vector)
         blob = vector.astype("<f4").tobytes()
-        await self._write(lambda c: rows.put_entry(c, entry, blob, len(vector)))
+        await self._write_entries(
+            entry.cache_id, lambda c: rows.put_entry(c, entry, blob, len(vector))
+        )
 
     async def get(self, cache_id: CacheId, entry_id: EntryId, *, now: Millis) -> Entry | None:
         return await self._read(lambda c: rows.get_entry(c, cache_id, entry_id, now))
@@ -264,14 +266,18 @@ class SQLiteStore:
         )
 
     async def delete(self, cache_id: CacheId, entry_id: EntryId, *, now: Millis) -> bool:
-        return await self._write(lambda c: rows.delete_entry(c, cache_id, entry_id, now))
+        return await self._write_entries(
+            cache_id, lambda c: rows.delete_entry(c, cache_id, entry_id, now)
+        )
 
     async def delete_matching(
         self, cache_id: CacheId, attributes: Attributes, *, now: Millis
     ) -> int:
         if not attributes:
             raise ValueError("delete_matching needs at least one attribute")
-        return await self._write(lambda c: rows.delete_matching(c, cache_id, attributes, now))
+        return await self._write_entries(
+            cache_id, lambda c: rows.delete_matching(c, cache_id, attributes, now)
+        )
 
     async def clear(self, cache_id: CacheId) -> int:
         cleared = await self._write(lambda c: rows.clear_cache(c, cache_id))
@@ -355,6 +361,12 @@ class SQLiteStore:
     async def _write(self, job: Callable[[sqlite3.Connection], T]) -> T:
         self._check_open()
         return await self._executor.write(job)
+
+    async def _write_entries(self, cache_id: CacheId, job: Callable[[sqlite3.Connection], T]) -> T:
+        """`_write` a change to the cache's entries, which its index then takes in."""
+        written = await self._write(job)
+        self._indexes.written(cache_id)
+        return written
 
     def _check_open(self) -> None:
         if self._closed:
