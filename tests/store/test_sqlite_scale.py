@@ -179,3 +179,25 @@ def test_hnsw_answers_a_close_match_at_once_and_searches_wider_otherwise() -> No
     assert recall(near, 256) >= 0.95
     assert recall(near, 256) >= recall(near, 64) + 0.05
     assert recall(vectors[:300], 256) >= 0.95
+
+
+def test_hnsw_searches_wider_only_when_the_first_pass_finds_nothing_close() -> None:
+    vectors = unit_vectors(3000, 64, seed=6)
+    graph = HNSWIndex(64, capacity=3000)
+    graph.add(np.arange(3000, dtype=np.int64), vectors, threads=1)
+    breadths: list[int] = []
+    narrow_then_full = graph._search
+
+    def traced(vector: np.ndarray, k: int, ef: int) -> Any:
+        breadths.append(ef)
+        return narrow_then_full(vector, k, ef)
+
+    graph._search = traced  # type: ignore[method-assign]
+    noise = unit_vectors(1, 64, seed=7)[0]
+    noise -= (noise @ vectors[0]) * vectors[0]
+    reworded = 0.87 * vectors[0] + np.sqrt(1 - 0.87**2) * noise / np.linalg.norm(noise)
+    [label], [similarity] = graph.query(reworded.astype(np.float32), 1)
+    assert (label, breadths) == (0, [64]) and similarity == pytest.approx(0.87, abs=1e-3)
+    breadths.clear()
+    graph.query(unit_vectors(1, 64, seed=8)[0], 1)  # nothing close: random vectors
+    assert breadths == [64, 256]
