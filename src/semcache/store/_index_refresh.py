@@ -27,7 +27,7 @@ class QuietRefresher:
     delays no search, and a burst of writes does not slow itself down with it.
     """
 
-    def __init__(self, refresh: Callable[[CacheId], None], *, quiet: float = DEFAULT_QUIET):
+    def __init__(self, refresh: Callable[[CacheId], None], *, quiet: float = DEFAULT_QUIET) -> None:
         self._refresh = refresh
         self._quiet = quiet
         self._written: set[CacheId] = set()
