@@ -113,11 +113,16 @@ def miss_prompts(count: int) -> list[str]:
     return [" ".join(rng.choice(words, size=9)) + "?" for _ in range(count)]
 
 
+def _model_tag() -> str:
+    """The first hex digits of the shipped model file's SHA-256."""
+    sha256: str = json.loads((DEFAULT_MODEL_DIR / "model.json").read_text())["sha256"]["model.onnx"]
+    return sha256[:12]
+
+
 def real_vectors(texts: list[str]) -> Matrix:
     """The shipped model's vectors of ``texts``, computed once and kept on disk."""
     digest = hashlib.sha256("\n".join(texts).encode()).hexdigest()[:16]
-    model = json.loads((DEFAULT_MODEL_DIR / "model.json").read_text())["sha256"]["model.onnx"]
-    path = BENCH_DIR / f"vectors-{model[:12]}-{digest}.npy"
+    path = BENCH_DIR / f"vectors-{_model_tag()}-{digest}.npy"
     if path.exists():
         loaded: Matrix = np.load(path)
         return loaded
@@ -228,7 +233,8 @@ def prepare(size: int, real: int = 0) -> Prepared:
     """The prepared store of ``size`` entries (over ``real`` questions, default all), made
     now if it is not on disk yet."""
     dataset = Dataset(size, real)
-    path = BENCH_DIR / f"{dataset.name}-v{_FORMAT}"
+    # The model's tag in the name: a store keeps the vectors of the model that prepared it.
+    path = BENCH_DIR / f"{dataset.name}-v{_FORMAT}-{_model_tag()}"
     manifest = path / "prepared.json"
     if manifest.exists():
         data = json.loads(manifest.read_text())
