@@ -37,11 +37,10 @@ SHELL_ENVIRONMENT = dict(os.environ)
 
 import _dataset as data  # noqa: E402
 from _http import run_load  # noqa: E402
-from speed import Semcache, expect, is_hit, timed, uptime  # noqa: E402
+from speed import PAUSE_AFTER_SETS, Semcache, expect, is_hit, timed, uptime  # noqa: E402
 
 LOWER_IS_BETTER = ("latency", "reworded", "after-writes")
 BURST = 500
-PAUSE = 0.5
 
 ROOT = Path(__file__).resolve().parent.parent
 STRATEGIES = {"exact": ["exact"], "mixed": ["exact", "semantic"]}
@@ -92,7 +91,7 @@ def measure(kind: str, server: Semcache, prompts: list[str], args: argparse.Name
         burst = time.time_ns()  # new prompts every time: each set adds a vector
         sets = [server.set(f"{prompts[i % len(prompts)]} ({burst} {i})") for i in range(BURST)]
         asyncio.run(run_load(url, headers, sets, clients=16, total=len(sets)))
-        time.sleep(PAUSE)
+        time.sleep(PAUSE_AFTER_SETS)
         [(millis, _)] = asyncio.run(timed(url, headers, requests[:1]))
         return millis
     check = expect(None if kind == "mixed" else True)
@@ -124,7 +123,7 @@ def main() -> None:
         "throughput": "searches/s, 32 clients",
         "exact": "exact-only searches/s, 32 clients",
         "mixed": "exact-then-semantic searches/s, 32 clients",
-        "after-writes": f"ms of a search {PAUSE:g} s after {BURST} sets, one client",
+        "after-writes": f"ms of a search {PAUSE_AFTER_SETS:g} s after {BURST} sets, one client",
     }
     try:
         for kind in args.only.split(","):

@@ -21,7 +21,6 @@ two-pass query against exact search over every entry.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 from pathlib import Path
@@ -37,15 +36,11 @@ FIRST_BREADTH = 64
 CUTOFFS = (0.80, 0.85, 0.90, 0.95)
 COSINES = (0.80, 0.85, 0.88, 0.90, 0.93)
 _SAME = 1e-6
-DEV = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "qqp_dev.jsonl"
+DEV_QUESTIONS = 6000
 
 
 def queries(stored: data.Matrix, moved: int, dev: Path) -> dict[str, data.Matrix]:
-    groups: dict[str, data.Matrix] = {}
-    if dev.exists():
-        pairs = [json.loads(line) for line in dev.read_text().splitlines() if line.strip()]
-        texts = list(dict.fromkeys([p["a"] for p in pairs] + [p["b"] for p in pairs]))[:6000]
-        groups["Quora dev questions"] = data.real_vectors(texts)
+    groups = {"Quora dev questions": data.real_vectors(data.load_prompts(dev, DEV_QUESTIONS))}
     rng = np.random.default_rng(7)
     picked = stored[rng.choice(len(stored), moved, replace=False)]
     for cosine in COSINES:
@@ -86,7 +81,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--size", type=int, default=100_000, help="entries in the store")
     parser.add_argument("--moved", type=int, default=4000, help="moved entries per cosine")
-    parser.add_argument("--dev", type=Path, default=DEV, help="labelled pairs (JSON lines)")
+    parser.add_argument(
+        "--dev", type=Path, default=data.QQP_DEV, help="labelled pairs (JSON lines)"
+    )
     args = parser.parse_args()
     prepared = data.prepare(args.size)
     labels, stored = store_vectors(prepared)

@@ -55,7 +55,7 @@ from _process import cpu_seconds
 from semcache.embedding.onnx import DEFAULT_MODEL_DIR, ONNXEmbedder
 from semcache.testing.server import ServerProcess, free_port
 
-_PAUSE_AFTER_SETS = 0.5
+PAUSE_AFTER_SETS = 0.5
 SERVER_ARGS = ["--setting", "embedding_cache_size", "0", "--setting", "metrics_public", "true"]
 CLIENTS = (1, 8, 32, 64)
 
@@ -359,9 +359,9 @@ def latency_rounds(
             if name == "search hit":
                 results.add(f"{tag}: search hit p50 / model p50", med(millis) / model)
         # The index takes the round's sets in while writes pause, not in the next search.
-        time.sleep(_PAUSE_AFTER_SETS)
+        time.sleep(PAUSE_AFTER_SETS)
         [(millis, _)] = asyncio.run(timed(url, headers, [server.search(picks[0])]))
-        results.add(f"{tag}: a search {_PAUSE_AFTER_SETS:g} s after the round's sets, ms", millis)
+        results.add(f"{tag}: a search {PAUSE_AFTER_SETS:g} s after the round's sets, ms", millis)
 
 
 def prompt_cache_line(args: argparse.Namespace, results: Results) -> None:

@@ -185,7 +185,9 @@ class CacheIndexes:
     def preload(self, cache_ids: list[CacheId]) -> None:
         """Load these caches' indexes in the background."""
         for cache_id in cache_ids:
-            self._maintenance.submit(self._run, self._preload, cache_id, self._slot(cache_id))
+            self._maintenance.submit(
+                self._run, self._bring_up_to_date, cache_id, self._slot(cache_id)
+            )
 
     def close(self) -> None:
         """Stop background work and save every HNSW index with unsaved changes."""
@@ -430,16 +432,18 @@ class CacheIndexes:
 
         self._executor.submit_write(record).result()
 
-    def _preload(self, cache_id: CacheId, slot: _Slot) -> None:
-        self._executor.read_sync(lambda connection: self._bring_up_to_date(connection, cache_id))
-
     def _refresh(self, cache_id: CacheId) -> None:
         slot = self._slots.get(cache_id)
         if slot is not None and slot.index is not None and not self._closed:
-            self._executor.read_sync(lambda c: self._bring_up_to_date(c, cache_id))
+            self._bring_up_to_date(cache_id, slot)
 
-    def _bring_up_to_date(self, connection: sqlite3.Connection, cache_id: CacheId) -> None:
-        dimension = vectors.cache_dimension(connection, cache_id)
-        if dimension is not None:
-            with self.locked(connection, cache_id, dimension):
-                pass
+    def _bring_up_to_date(self, cache_id: CacheId, slot: _Slot) -> None:
+        """Load the cache's index, or catch it up with the log, on a reader thread."""
+
+        def catch_up(connection: sqlite3.Connection) -> None:
+            dimension = vectors.cache_dimension(connection, cache_id)
+            if dimension is not None:
+                with self.locked(connection, cache_id, dimension):
+                    pass
+
+        self._executor.read_sync(catch_up)

@@ -43,9 +43,10 @@ _CONFIDENT = 0.85
 """A query first searches with breadth 64, and stops there if its best match is at least
 0.85 similar, as a repeated or reworded prompt is; otherwise it searches again with the
 full breadth. On MiniLM vectors (Quora questions, and stored ones moved to cosines 0.80 to
-0.93 in random directions), of the queries that stopped at 0.85 none of 15,872 at 100,000
-entries and one of 15,124 at 10,000 would have found a more similar match at breadth 256
-(bench/hnsw_first_pass.py). The first pass takes a fifth of the time of the full one."""
+0.93 in random directions), of the queries that stopped at 0.85 one of 15,798 at 100,000
+entries (which stops at 0.90 too) and none of 15,099 at 10,000 would have found a more
+similar match at breadth 256 (bench/hnsw_first_pass.py). The first pass takes a fifth of
+the time of the full one."""
 _BULK = 1_000
 """Adds at least this large use every core; smaller ones stay on the calling thread."""
 
