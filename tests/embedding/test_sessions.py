@@ -52,6 +52,21 @@ def test_calls_beside_a_running_one_take_single_threaded_sessions() -> None:
     first.join()
 
 
+def test_calls_one_at_a_time_all_run_on_the_session_used_last() -> None:
+    one, two = NamedSession("one"), NamedSession("two")
+    pool = SessionPool([one, two], thread_name="test")
+    lone = [pool.run([], {})[0] for _ in range(4)]
+    assert len(set(lone)) == 1
+    held = one if lone[0] == "one" else two
+    held.release.clear()
+    first = threading.Thread(target=pool.run, args=([], {}))
+    first.start()
+    assert held.entered.wait(10)
+    assert pool.run([], {})[0] != held.name
+    held.release.set()
+    first.join()
+
+
 @pytest.mark.anyio
 async def test_calls_run_side_by_side_on_one_thread_each() -> None:
     pool = SessionPool.load(MODEL, 2, thread_name="test")

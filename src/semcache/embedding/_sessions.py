@@ -45,7 +45,9 @@ class SessionPool:
         self.size = len(sessions)
         self.first = sessions[0]
         self._spread = spread
-        self._free: queue.SimpleQueue[ort.InferenceSession] = queue.SimpleQueue()
+        # The session put back last is taken first, so that calls one at a time all run
+        # on one session, whose weights are still in the cache from its last call.
+        self._free: queue.LifoQueue[ort.InferenceSession] = queue.LifoQueue()
         for session in sessions:
             self._free.put(session)
         self._running = 0
