@@ -56,6 +56,11 @@ class Settings:
         "Threads each server process's local model may use (default: the cores shared out "
         "among the workers)",
     )
+    one_core_when_alone: bool = _setting(
+        True,
+        "While requests come one at a time, run the threads that answer them on one core, "
+        "which answers each sooner (Linux, one worker only)",
+    )
     embedding_batch_size: int = _setting(64, "Most prompts the local model embeds in one call")
     embedding_batch_wait_ms: float = _setting(
         2.0,

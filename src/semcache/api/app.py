@@ -20,6 +20,7 @@ from semcache.api.body_limit import BodyLimitMiddleware
 from semcache.api.console import console_routes
 from semcache.api.errors import install_error_handlers
 from semcache.api.inspection import inspection_routes
+from semcache.api.lone_core import LoneCore, LoneCoreMiddleware
 from semcache.api.metrics import Metrics, metrics_endpoint
 from semcache.api.openapi import openapi_route
 from semcache.api.routes import data_routes
@@ -89,12 +90,21 @@ def create_app(
         middleware=[
             # Outermost, so that every answer is logged and counted, a timeout's 503 too.
             Middleware(AccessMiddleware, observe=None if metrics is None else metrics.request),
+            *_lone_core(settings),
             Middleware(TimeoutMiddleware, seconds=settings.request_timeout_seconds),
             Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
         ],
         exception_handlers=install_error_handlers(),
         lifespan=lifespan,
     )
+
+
+def _lone_core(settings: Settings) -> list[Middleware]:
+    # Workers are processes of their own: each would gather onto a core of its choosing,
+    # perhaps the same one, while the other cores idle.
+    if not settings.one_core_when_alone or settings.workers != 1:
+        return []
+    return [Middleware(LoneCoreMiddleware, lone_core=LoneCore())]
 
 
 def app_from_env() -> Starlette:
