@@ -113,7 +113,8 @@ def test_it_does_nothing_with_one_usable_core(threads: dict[str, Parked]) -> Non
 
 def _has_lone_core(settings: Settings) -> bool:
     app = create_app(settings)
-    return any(m.cls is LoneCoreMiddleware for m in app.user_middleware)
+    classes: list[object] = [m.cls for m in app.user_middleware]
+    return LoneCoreMiddleware in classes
 
 
 def test_the_server_gathers_only_with_one_worker_and_the_setting_on() -> None:
