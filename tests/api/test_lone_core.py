@@ -3,12 +3,15 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from semcache.api.app import create_app
-from semcache.api.lone_core import LoneCore, LoneCoreMiddleware
+from semcache.api.lone_core import REQUEST_THREADS, LoneCore, LoneCoreMiddleware
 from semcache.config import Settings
+from semcache.embedding.onnx import ONNXEmbedder
+from semcache.store.sqlite import SQLiteStore
 
 CORES = set(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else set()
 needs_two_cores = pytest.mark.skipif(len(CORES) < 2, reason="needs two usable cores")
@@ -121,3 +124,19 @@ def test_the_server_gathers_only_with_one_worker_and_the_setting_on() -> None:
     assert _has_lone_core(Settings())
     assert not _has_lone_core(Settings(workers=2))
     assert not _has_lone_core(Settings(one_core_when_alone=False))
+
+
+@pytest.mark.anyio
+async def test_the_model_and_the_store_answer_on_threads_it_gathers(tmp_path: Path) -> None:
+    def name(*_: object) -> str:
+        return threading.current_thread().name
+
+    embedder = ONNXEmbedder.from_directory(threads=1)
+    store = await SQLiteStore.open(tmp_path)
+    try:
+        names = [await embedder._sessions.call(name), await store._read(name)]
+        names.append(await store._write(name))
+    finally:
+        await embedder.close()
+        await store.close()
+    assert all(found.startswith(REQUEST_THREADS) for found in names), names
