@@ -106,6 +106,28 @@ def test_threads_started_while_gathered_get_every_core_back(
         born.end()
 
 
+@needs_two_cores
+def test_background_threads_started_while_gathered_get_every_core_at_the_next_request(
+    threads: dict[str, Parked],
+) -> None:
+    lone = LoneCore(clock=Clock())
+    lone.started()
+    index_builder = Parked("semcache-index_1")
+    reader = Parked("semcache-sqlite-read_9")
+    try:
+        assert index_builder.cores == reader.cores == {lone.core}
+        lone.finished()
+        lone.started()
+        assert lone.core is not None  # still one request at a time
+        assert index_builder.cores == CORES
+        assert reader.cores == {lone.core}
+        lone.started()
+        assert reader.cores == CORES
+    finally:
+        index_builder.end()
+        reader.end()
+
+
 def test_it_does_nothing_with_one_usable_core(threads: dict[str, Parked]) -> None:
     os.sched_setaffinity(0, {min(CORES)})
     lone = LoneCore(clock=Clock())

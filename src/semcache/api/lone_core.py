@@ -28,7 +28,10 @@ class LoneCore:
     cold; on one core the next thread is ready where the request's data already is (one
     client's search p50 9% lower at 100,000 entries: docs/performance.md). Overlapping
     requests need every core: the first overlap restores each thread's cores, and the
-    threads go back to one core only after ``quiet`` seconds without an overlap.
+    threads go back to one core only after ``quiet`` seconds without an overlap. A thread
+    started meanwhile inherits the core of the thread that started it: a background one
+    (an index build, say) gets every core back at the next request, a request one at the
+    next overlap.
 
     `started` and `finished` are called on the event loop's thread, which is moved too.
     Linux only; does nothing where fewer than two cores are usable.
@@ -51,6 +54,7 @@ class LoneCore:
         self._core: int | None = None
         self._moved: dict[int, set[int]] = {}
         self._existing: set[int] = set()
+        self._newcomers: set[int] = set()
 
     @property
     def core(self) -> int | None:
@@ -67,6 +71,8 @@ class LoneCore:
                 self._release()
         elif self._core is None and self._clock() - self._overlapped_at >= self._quiet:
             self._gather()
+        elif self._core is not None:
+            self._free_newcomers(self._core)
 
     def finished(self) -> None:
         self._running -= 1
@@ -76,6 +82,7 @@ class LoneCore:
         if core is None or core not in self._cores:
             return
         self._existing = {t.native_id for t in threading.enumerate() if t.native_id}
+        self._newcomers = set()
         self._moved = {}
         for tid in self._request_threads():
             try:
@@ -100,6 +107,22 @@ class LoneCore:
             except OSError:
                 continue
         self._moved = {}
+
+    def _free_newcomers(self, core: int) -> None:
+        """Give every core back to background threads started since the gathering: they
+        took the gathered core from the request thread that started them."""
+        for thread in threading.enumerate():
+            tid = thread.native_id
+            if not tid or tid in self._existing or tid in self._newcomers:
+                continue
+            self._newcomers.add(tid)
+            if thread.name.startswith(self._prefixes):
+                continue
+            try:
+                if os.sched_getaffinity(tid) == {core}:
+                    os.sched_setaffinity(tid, self._cores)
+            except OSError:
+                continue
 
     def _request_threads(self) -> list[int]:
         here = threading.get_native_id()
