@@ -12,17 +12,10 @@ from semcache.api.lone_core import REQUEST_THREADS, LoneCore, LoneCoreMiddleware
 from semcache.config import Settings
 from semcache.embedding.onnx import ONNXEmbedder
 from semcache.store.sqlite import SQLiteStore
+from semcache.testing.fakes import ManualClock
 
 CORES = set(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else set()
 needs_two_cores = pytest.mark.skipif(len(CORES) < 2, reason="needs two usable cores")
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class Parked:
@@ -58,7 +51,7 @@ def threads() -> Iterator[dict[str, Parked]]:
 def test_a_lone_request_gathers_the_request_threads_on_one_core(
     threads: dict[str, Parked],
 ) -> None:
-    lone = LoneCore(clock=Clock())
+    lone = LoneCore(clock=ManualClock(100.0))
     lone.started()
     assert lone.core is not None
     assert os.sched_getaffinity(0) == {lone.core}
@@ -72,7 +65,7 @@ def test_a_lone_request_gathers_the_request_threads_on_one_core(
 def test_an_overlap_gives_back_every_core_until_a_quiet_second(
     threads: dict[str, Parked],
 ) -> None:
-    clock = Clock()
+    clock = ManualClock(100.0)
     lone = LoneCore(clock=clock, quiet=1.0)
     lone.started()
     lone.started()
@@ -95,7 +88,7 @@ def test_an_overlap_gives_back_every_core_until_a_quiet_second(
 def test_threads_started_while_gathered_get_every_core_back(
     threads: dict[str, Parked],
 ) -> None:
-    lone = LoneCore(clock=Clock())
+    lone = LoneCore(clock=ManualClock(100.0))
     lone.started()
     # Both inherit the gathered core from this thread; a background thread gets every core
     # back at the next request, a request thread at the next overlap.
@@ -117,7 +110,7 @@ def test_threads_started_while_gathered_get_every_core_back(
 
 def test_it_does_nothing_with_one_usable_core(threads: dict[str, Parked]) -> None:
     os.sched_setaffinity(0, {min(CORES)})
-    lone = LoneCore(clock=Clock())
+    lone = LoneCore(clock=ManualClock(100.0))
     lone.started()
     assert not lone.enabled
     assert lone.core is None

@@ -14,19 +14,11 @@ from semcache.embedding.registry import EmbedderRegistry
 from semcache.errors import EntryNotFound, InvalidRequest
 from semcache.store.base import CacheConfig
 from semcache.store.registry import open_store
-from semcache.testing.fakes import FakeEmbedder
+from semcache.testing.fakes import FakeEmbedder, ManualClock
 
 pytestmark = pytest.mark.anyio
 
 EXACT, SEMANTIC = Strategy.EXACT, Strategy.SEMANTIC
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_700_000_000_000
-
-    def __call__(self) -> int:
-        return self.now
 
 
 class EchoRewriter:
@@ -35,8 +27,8 @@ class EchoRewriter:
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> ManualClock[int]:
+    return ManualClock(1_700_000_000_000)
 
 
 @pytest.fixture
@@ -45,7 +37,9 @@ def fake() -> FakeEmbedder:
 
 
 @pytest.fixture
-async def services(tmp_path: Path, clock: Clock, fake: FakeEmbedder) -> AsyncIterator[Services]:
+async def services(
+    tmp_path: Path, clock: ManualClock[int], fake: FakeEmbedder
+) -> AsyncIterator[Services]:
     embedders = EmbedderRegistry()
     embedders.register("fake", fake)
     store = await open_store(str(tmp_path))

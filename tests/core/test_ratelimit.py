@@ -4,14 +4,7 @@ import pytest
 
 from semcache.core.ratelimit import RateLimit, RateLimiter
 from semcache.errors import ConfigError, TooManyRequests
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
+from semcache.testing.fakes import ManualClock
 
 
 def test_off_by_default() -> None:
@@ -21,7 +14,7 @@ def test_off_by_default() -> None:
 
 
 def test_a_burst_then_the_rate() -> None:
-    clock = Clock()
+    clock = ManualClock(100.0)
     limiter = RateLimiter(RateLimit(per_second=2, burst=3), clock=clock)
     for _ in range(3):
         limiter.acquire("k")
@@ -36,7 +29,7 @@ def test_a_burst_then_the_rate() -> None:
 
 
 def test_retry_after_rounds_up_to_whole_seconds() -> None:
-    clock = Clock()
+    clock = ManualClock(100.0)
     limiter = RateLimiter(RateLimit(per_second=0.25), clock=clock)
     limiter.acquire("k")
     with pytest.raises(TooManyRequests) as refused:

@@ -20,19 +20,11 @@ from semcache.core.stats import (
 from semcache.errors import StoreUnavailable
 from semcache.store.base import CacheConfig, Entry, StatsBucket
 from semcache.store.sqlite import SQLiteStore
-from semcache.testing.fakes import FakeEmbedder
+from semcache.testing.fakes import FakeEmbedder, ManualClock
 
 pytestmark = pytest.mark.anyio
 
 START = 1_700_000_000_000 - 1_700_000_000_000 % (60 * MINUTE)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = START + 30 * MINUTE + 5_000
-
-    def __call__(self) -> int:
-        return self.now
 
 
 @pytest.fixture
@@ -71,7 +63,7 @@ def test_percentile_interpolates_inside_a_bucket() -> None:
 
 
 async def test_recorded_searches_are_read_back_per_window(store: SQLiteStore) -> None:
-    clock = Clock()
+    clock = ManualClock(START + 30 * MINUTE + 5_000)
     recorder = StatsRecorder(store, clock=clock)
     for milliseconds, hit, nearest in [(2.0, True, 0.97), (4.0, False, 0.41), (40.0, True, 1.0)]:
         recorder.searched("c", _trace(milliseconds, hit=hit, nearest=nearest))
@@ -94,7 +86,7 @@ async def test_recorded_searches_are_read_back_per_window(store: SQLiteStore) ->
 async def test_items_are_sampled_on_changes_and_once_a_minute_while_searched(
     store: SQLiteStore,
 ) -> None:
-    clock = Clock()
+    clock = ManualClock(START + 30 * MINUTE + 5_000)
     recorder = StatsRecorder(store, clock=clock)
     recorder.changed("c")
     await recorder.flush()
@@ -114,7 +106,7 @@ async def test_items_are_sampled_on_changes_and_once_a_minute_while_searched(
 
 
 async def test_a_failed_flush_keeps_its_counts(store: SQLiteStore) -> None:
-    clock = Clock()
+    clock = ManualClock(START + 30 * MINUTE + 5_000)
     recorder = StatsRecorder(store, clock=clock)
     recorder.searched("c", _trace(1.0, hit=True))
 
@@ -132,7 +124,7 @@ async def test_a_failed_flush_keeps_its_counts(store: SQLiteStore) -> None:
 
 
 async def test_statistics_of_several_recorders_add_up(store: SQLiteStore) -> None:
-    clock = Clock()
+    clock = ManualClock(START + 30 * MINUTE + 5_000)
     recorders = [StatsRecorder(store, clock=clock) for _ in range(3)]
     for recorder in recorders:
         recorder.searched("c", _trace(1.0, hit=True))
@@ -142,14 +134,14 @@ async def test_statistics_of_several_recorders_add_up(store: SQLiteStore) -> Non
 
 
 async def test_old_buckets_fall_outside_the_window(store: SQLiteStore) -> None:
-    clock = Clock()
+    clock = ManualClock(START + 30 * MINUTE + 5_000)
     await store.record_stats([StatsBucket("c", START - 2 * 60 * MINUTE, searches=7)])
     assert (await StatsReader(store).read("c", Window.HOUR, now=clock.now)).searches == 0
     assert (await StatsReader(store).read("c", Window.DAY, now=clock.now)).searches == 7
 
 
 async def test_stopping_mid_flush_loses_and_repeats_nothing(store: SQLiteStore) -> None:
-    clock = Clock()
+    clock = ManualClock(START + 30 * MINUTE + 5_000)
     recorder = StatsRecorder(store, clock=clock)
     started = asyncio.Event()
     release = asyncio.Event()

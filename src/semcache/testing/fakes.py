@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
+from typing import Generic, TypeVar
 
 import numpy as np
 
@@ -11,7 +12,9 @@ from semcache.embedding.base import Embedder
 from semcache.embedding.verifier import Scores, Verifier
 from semcache.types import Vectors
 
-__all__ = ["FakeEmbedder", "FakeVerifier"]
+__all__ = ["FakeEmbedder", "FakeVerifier", "ManualClock"]
+
+N = TypeVar("N", int, float)
 
 
 class FakeEmbedder(Embedder):
@@ -81,3 +84,13 @@ class FakeVerifier(Verifier):
         if a.casefold().partition("~")[0] == b.casefold().partition("~")[0]:
             return 1.0
         return self.default
+
+
+class ManualClock(Generic[N]):
+    """A clock that reads ``now``, and moves only when a test moves it."""
+
+    def __init__(self, now: N) -> None:
+        self.now: N = now
+
+    def __call__(self) -> N:
+        return self.now
