@@ -53,8 +53,7 @@ class LoneCore:
         self._overlapped_at = -math.inf
         self._core: int | None = None
         self._moved: dict[int, set[int]] = {}
-        self._existing: set[int] = set()
-        self._newcomers: set[int] = set()
+        self._seen: set[int] = set()
 
     @property
     def core(self) -> int | None:
@@ -68,11 +67,11 @@ class LoneCore:
         if self._running > 1:
             self._overlapped_at = self._clock()
             if self._core is not None:
-                self._release()
+                self._release(self._core)
         elif self._core is None and self._clock() - self._overlapped_at >= self._quiet:
             self._gather()
         elif self._core is not None:
-            self._free_newcomers(self._core)
+            self._sort_newcomers(self._core)
 
     def finished(self) -> None:
         self._running -= 1
@@ -81,8 +80,7 @@ class LoneCore:
         core = _current_core()
         if core is None or core not in self._cores:
             return
-        self._existing = {t.native_id for t in threading.enumerate() if t.native_id}
-        self._newcomers = set()
+        self._seen = {t.native_id for t in threading.enumerate() if t.native_id}
         self._moved = {}
         for tid in self._request_threads():
             try:
@@ -92,34 +90,35 @@ class LoneCore:
                 continue
         self._core = core
 
-    def _release(self) -> None:
-        core, self._core = self._core, None
+    def _release(self, core: int) -> None:
+        self._core = None
+        self._sort_newcomers(core)
+        # Only threads of this process: a thread that ended may have left its id to another.
         for thread in threading.enumerate():
             tid = thread.native_id
-            if not tid:
+            if not tid or tid not in self._moved:
                 continue
             try:
-                if tid in self._moved:
-                    os.sched_setaffinity(tid, self._moved[tid])
-                elif tid not in self._existing and os.sched_getaffinity(tid) == {core}:
-                    # Started while gathered, so it took the gathered core from its parent.
-                    os.sched_setaffinity(tid, self._cores)
-            except OSError:
+                os.sched_setaffinity(tid, self._moved[tid])
+            except OSError:  # the thread has just ended
                 continue
         self._moved = {}
 
-    def _free_newcomers(self, core: int) -> None:
-        """Give every core back to background threads started since the gathering: they
-        took the gathered core from the request thread that started them."""
+    def _sort_newcomers(self, core: int) -> None:
+        """Threads started since the gathering took the gathered core from the thread that
+        started them: a background one gets every core back now, a request one at the
+        release."""
         for thread in threading.enumerate():
             tid = thread.native_id
-            if not tid or tid in self._existing or tid in self._newcomers:
+            if not tid or tid in self._seen:
                 continue
-            self._newcomers.add(tid)
-            if thread.name.startswith(self._prefixes):
-                continue
+            self._seen.add(tid)
             try:
-                if os.sched_getaffinity(tid) == {core}:
+                if os.sched_getaffinity(tid) != {core}:
+                    continue
+                if thread.name.startswith(self._prefixes):
+                    self._moved[tid] = self._cores
+                else:
                     os.sched_setaffinity(tid, self._cores)
             except OSError:
                 continue

@@ -14,7 +14,7 @@ from semcache.types import Vectors
 
 __all__ = ["FakeEmbedder", "FakeVerifier", "ManualClock"]
 
-N = TypeVar("N", int, float)
+_N = TypeVar("_N", int, float)
 
 
 class FakeEmbedder(Embedder):
@@ -86,11 +86,11 @@ class FakeVerifier(Verifier):
         return self.default
 
 
-class ManualClock(Generic[N]):
+class ManualClock(Generic[_N]):
     """A clock that reads ``now``, and moves only when a test moves it."""
 
-    def __init__(self, now: N) -> None:
-        self.now: N = now
+    def __init__(self, now: _N) -> None:
+        self.now: _N = now
 
-    def __call__(self) -> N:
+    def __call__(self) -> _N:
         return self.now
